@@ -1,0 +1,25 @@
+//! v8help: a startup-error help service for 1C:Enterprise-style clients.
+//!
+//! The flow, room by room:
+//!
+//! ```text
+//! message.json ──watch──▶ document (parse+validate) ──▶ snapshot (pre-rendered bytes, ETag)
+//!              ──ArcSwap──▶ server ──▶ thin clients, web clients
+//! *.v8i ──▶ v8i (lossless reader/writer) ──▶ cli::bases (list / check / set-help)
+//! ```
+//!
+//! - [`document`]: the message document an admin edits — types, validation, time rules,
+//!   language choice.
+//! - [`snapshot`]: a loaded document rendered once into the exact bytes clients receive.
+//! - [`watch`]: keeps the served snapshot in step with the file on disk.
+//! - [`server`]: HTTPS (and optional plain HTTP) serving with limits and graceful shutdown.
+//! - [`v8i`]: the base-list reader/writer that keeps every byte it does not change.
+//! - [`cli`]: the `v8help` command line.
+
+pub mod cli;
+pub mod config;
+pub mod document;
+pub mod server;
+pub mod snapshot;
+pub mod v8i;
+pub mod watch;
