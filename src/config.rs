@@ -1,1 +1,292 @@
-//! config (being built).
+//! Configuration of `v8help serve`: each setting is a flag, an environment variable
+//! `V8HELP_…`, and a key of an optional TOML file (`--config`). A flag or variable wins over
+//! the file, the file over the built-in default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::time::Zone;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{setting}: {problem}")]
+    Invalid { setting: &'static str, problem: String },
+}
+
+/// `v8help serve` flags as clap parses them; unset ones fall back to the TOML file, then to
+/// the defaults in [`ServeConfig`].
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (keys as the flags, with `_` for `-`).
+    #[arg(long, env = "V8HELP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// HTTPS address to listen on [default: 127.0.0.1:8443].
+    #[arg(long, env = "V8HELP_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Certificate chain, PEM (with --key). Without both, an in-memory self-signed
+    /// certificate for localhost/127.0.0.1 is used.
+    #[arg(long, env = "V8HELP_CERT", value_name = "PEM")]
+    pub cert: Option<PathBuf>,
+    /// Private key, PEM (with --cert).
+    #[arg(long, env = "V8HELP_KEY", value_name = "PEM")]
+    pub key: Option<PathBuf>,
+    /// Also serve plain HTTP on this address (for use behind a reverse proxy).
+    #[arg(long, env = "V8HELP_HTTP_LISTEN", value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
+    /// The message document [default: ./message.json].
+    #[arg(long, env = "V8HELP_MESSAGE", value_name = "PATH")]
+    pub message: Option<PathBuf>,
+    /// Time zone for local date-times, an IANA name such as Europe/Moscow [default: the system's].
+    #[arg(long, env = "V8HELP_TZ", value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Cap for Cache-Control max-age, in seconds [default: 30].
+    #[arg(long, env = "V8HELP_MAX_AGE", value_name = "SECONDS")]
+    pub max_age: Option<u32>,
+    /// Access-Control-Allow-Origin for browsers [default: *].
+    #[arg(long, env = "V8HELP_CORS_ORIGIN", value_name = "ORIGIN")]
+    pub cors_origin: Option<String>,
+    /// Log one line per request.
+    #[arg(long, env = "V8HELP_ACCESS_LOG")]
+    pub access_log: bool,
+    /// Most connections served at once; further clients wait in the listen backlog [default: 20000].
+    #[arg(long, env = "V8HELP_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds between safety re-reads of the message file, catching events the OS dropped [default: 5].
+    #[arg(long, env = "V8HELP_RECHECK_INTERVAL", value_name = "SECONDS")]
+    pub recheck_interval: Option<f64>,
+    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM [default: 10].
+    #[arg(long, env = "V8HELP_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
+    pub shutdown_timeout: Option<f64>,
+}
+
+/// The TOML file: the same settings as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    http_listen: Option<SocketAddr>,
+    message: Option<PathBuf>,
+    tz: Option<String>,
+    max_age: Option<u32>,
+    cors_origin: Option<String>,
+    access_log: Option<bool>,
+    max_connections: Option<usize>,
+    recheck_interval: Option<f64>,
+    shutdown_timeout: Option<f64>,
+}
+
+/// Fully resolved settings of a running service.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    /// Certificate and key files; `None` means the in-memory self-signed certificate.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    pub http_listen: Option<SocketAddr>,
+    pub message: PathBuf,
+    pub zone: Zone,
+    /// Why the zone is UTC although none was asked for, to be logged at start.
+    pub zone_warning: Option<String>,
+    pub max_age: u32,
+    pub cors_origin: String,
+    pub access_log: bool,
+    pub max_connections: usize,
+    pub recheck_interval: Duration,
+    pub shutdown_timeout: Duration,
+    /// How long a client may take to send its request headers (slowloris guard).
+    pub header_timeout: Duration,
+    /// How long a client may take to finish its TLS handshake.
+    pub handshake_timeout: Duration,
+    /// How long a client may take to send a POST body.
+    pub body_timeout: Duration,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            tls_files: None,
+            http_listen: None,
+            message: PathBuf::from("message.json"),
+            zone: Zone::UTC,
+            zone_warning: None,
+            max_age: 30,
+            cors_origin: "*".into(),
+            access_log: false,
+            max_connections: 20_000,
+            recheck_interval: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Resolves flags and environment (already in `args`), the TOML file they name, and defaults.
+    pub fn resolve(args: &ServeArgs) -> Result<ServeConfig, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let d = ServeConfig::default();
+        let cert = args.cert.clone().or(file.cert);
+        let key = args.key.clone().or(file.key);
+        let tls_files = match (cert, key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "--key",
+                    "--cert was given without --key; give both or neither".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "--cert",
+                    "--key was given without --cert; give both or neither".into(),
+                ));
+            }
+        };
+        let (zone, zone_warning) = match args.tz.clone().or(file.tz) {
+            Some(name) => (name.parse::<Zone>().map_err(|e| invalid("--tz", e.to_string()))?, None),
+            None => Zone::system(),
+        };
+        let cors_origin = args.cors_origin.clone().or(file.cors_origin).unwrap_or(d.cors_origin);
+        if http::HeaderValue::from_str(&cors_origin).is_err() || cors_origin.is_empty() {
+            return Err(invalid(
+                "--cors-origin",
+                format!("{cors_origin:?} is not a valid origin"),
+            ));
+        }
+        let max_connections = args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(d.max_connections);
+        if max_connections == 0 {
+            return Err(invalid("--max-connections", "must be at least 1".into()));
+        }
+        Ok(ServeConfig {
+            listen: args.listen.or(file.listen).unwrap_or(d.listen),
+            tls_files,
+            http_listen: args.http_listen.or(file.http_listen),
+            message: args.message.clone().or(file.message).unwrap_or(d.message),
+            zone,
+            zone_warning,
+            max_age: args.max_age.or(file.max_age).unwrap_or(d.max_age),
+            cors_origin,
+            access_log: args.access_log || file.access_log.unwrap_or(false),
+            max_connections,
+            recheck_interval: seconds("--recheck-interval", args.recheck_interval.or(file.recheck_interval))?
+                .unwrap_or(d.recheck_interval),
+            shutdown_timeout: seconds("--shutdown-timeout", args.shutdown_timeout.or(file.shutdown_timeout))?
+                .unwrap_or(d.shutdown_timeout),
+            ..d
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.into(),
+        message: e.to_string().trim().replace('\n', " "),
+    })
+}
+
+fn seconds(setting: &'static str, value: Option<f64>) -> Result<Option<Duration>, ConfigError> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_finite() && v > 0.0 && v < 86_400.0 => Ok(Some(Duration::from_secs_f64(v))),
+        Some(v) => Err(invalid(
+            setting,
+            format!("{v} is not a number of seconds between 0 and 86400"),
+        )),
+    }
+}
+
+fn invalid(setting: &'static str, problem: String) -> ConfigError {
+    ConfigError::Invalid { setting, problem }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v8help.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9443\"\nmax_age = 5\ntz = \"Asia/Almaty\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            max_age: Some(7),
+            ..ServeArgs::default()
+        };
+        let c = ServeConfig::resolve(&args).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9443".parse().unwrap());
+        assert_eq!(c.max_age, 7);
+        assert_eq!(c.zone.name(), "Asia/Almaty");
+        assert_eq!(c.cors_origin, "*");
+    }
+
+    #[test]
+    fn unknown_key_in_the_file_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v8help.toml");
+        std::fs::write(&path, "lisen = \"127.0.0.1:9443\"\n").unwrap();
+        let err = ServeConfig::resolve(&ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("v8help.toml") && text.contains("lisen"), "{text}");
+    }
+
+    #[test]
+    fn cert_without_key_is_refused() {
+        let args = ServeArgs {
+            cert: Some("c.pem".into()),
+            ..ServeArgs::default()
+        };
+        assert!(
+            ServeConfig::resolve(&args)
+                .unwrap_err()
+                .to_string()
+                .contains("without --key")
+        );
+    }
+
+    #[test]
+    fn unknown_zone_is_refused() {
+        let args = ServeArgs {
+            tz: Some("Mars/Olympus".into()),
+            ..ServeArgs::default()
+        };
+        assert!(
+            ServeConfig::resolve(&args)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown time zone")
+        );
+    }
+}

@@ -16,10 +16,12 @@
 //! - [`v8i`]: the base-list reader/writer that keeps every byte it does not change.
 //! - [`cli`]: the `v8help` command line.
 
+pub mod atomic;
 pub mod cli;
 pub mod config;
 pub mod document;
 pub mod server;
 pub mod snapshot;
+pub mod time;
 pub mod v8i;
 pub mod watch;

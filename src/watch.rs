@@ -1,1 +1,334 @@
-//! watch (being built).
+//! Keeps the served snapshot in step with the message file on disk.
+//!
+//! [`LiveMessage`] holds the snapshot being served and swaps in a new one only after the
+//! whole file was read, parsed and validated; on any error the last good snapshot stays.
+//! [`watch`] drives it: a notify watcher on the file's *directory* (so that rename-over
+//! saves, delete + recreate and Kubernetes ConfigMap `..data` swaps are all seen), a short
+//! settle re-check after a read that looked half-written, and a periodic safety re-read
+//! for events the OS dropped.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::Notify;
+
+use crate::document::{Document, MAX_FILE_BYTES};
+use crate::snapshot::Snapshot;
+use crate::time::Zone;
+
+/// How long after a read that looked half-written (an invalid or empty file, caught while
+/// an editor rewrites it in place) the file is read again without waiting for an event.
+pub const SETTLE_DELAY: Duration = Duration::from_millis(150);
+
+/// The served message and the record of how it got there.
+#[derive(Debug)]
+pub struct LiveMessage {
+    path: PathBuf,
+    zone: Zone,
+    current: ArcSwap<Snapshot>,
+    status: Mutex<ReloadStatus>,
+}
+
+/// What `/healthz` reports about loading the message file.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStatus {
+    /// When the snapshot being served was loaded (`None`: nothing loaded yet).
+    pub loaded_at: Option<DateTime<Utc>>,
+    /// The error of the last attempt, if it failed (cleared by the next success).
+    pub last_error: Option<String>,
+    /// The file was not there at the last attempt.
+    pub file_missing: bool,
+    /// Successful loads that changed the served document.
+    pub reloads: u64,
+    /// Attempts that failed (each distinct failure counted once).
+    pub failures: u64,
+    /// How long the last successful load took (read, parse, render, swap).
+    pub last_duration: Duration,
+    /// Bytes of the last attempt, to skip re-parsing and re-logging an unchanged file.
+    last_seen: Option<Vec<u8>>,
+}
+
+/// What one reload attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// A new document is being served.
+    Loaded,
+    /// The file holds what was already seen: nothing to do.
+    Unchanged,
+    /// The file is empty; it is applied only if it is still empty after [`SETTLE_DELAY`]
+    /// (an in-place save truncates first), so the caller should re-check then.
+    Settling,
+    /// The file is missing; the last good message stays.
+    Missing,
+    /// The file is unreadable or invalid; the last good message stays.
+    Failed(String),
+}
+
+impl LiveMessage {
+    /// Starts with "no message" and tries to load `path` once. A missing or invalid file is
+    /// logged, not fatal: the service serves `{"userMessage": ""}` until the file is valid.
+    pub fn load(path: PathBuf, zone: Zone) -> Arc<LiveMessage> {
+        let live = Arc::new(LiveMessage {
+            path,
+            zone,
+            current: ArcSwap::from_pointee(Snapshot::empty()),
+            status: Mutex::new(ReloadStatus::default()),
+        });
+        if live.reload(false) == Reload::Settling {
+            live.reload(true);
+        }
+        live
+    }
+
+    /// The snapshot to answer a request with.
+    pub fn snapshot(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+
+    /// The message file's path, as configured.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A copy of the reload record.
+    pub fn status(&self) -> ReloadStatus {
+        self.lock_status().clone()
+    }
+
+    /// Reads, validates and swaps in the file. `settled` accepts an empty file (only pass it
+    /// once the file has stayed empty for [`SETTLE_DELAY`], or when forced by SIGHUP).
+    pub fn reload(&self, settled: bool) -> Reload {
+        let started = Instant::now();
+        let mut status = self.lock_status();
+        let bytes = match read_limited(&self.path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                if !status.file_missing {
+                    tracing::warn!(path = %self.path.display(), "message file is missing; the last good message stays");
+                    status.file_missing = true;
+                    status.last_seen = None;
+                }
+                return Reload::Missing;
+            }
+            Err(err) => {
+                let problem = format!("{}: cannot read: {err}", self.path.display());
+                return self.fail(&mut status, problem, None);
+            }
+        };
+        status.file_missing = false;
+        if status.last_seen.as_deref() == Some(&bytes[..]) && !settled {
+            return Reload::Unchanged;
+        }
+        if bytes.is_empty() && !settled {
+            return Reload::Settling;
+        }
+        match Document::parse(&bytes, self.zone) {
+            Ok(document) => {
+                let now = Utc::now();
+                let state = document.state(now);
+                let expires = document.expires.map(|e| e.to_rfc3339());
+                self.current.store(Arc::new(Snapshot::new(document)));
+                status.loaded_at = Some(now);
+                status.last_error = None;
+                status.last_seen = Some(bytes);
+                status.reloads += 1;
+                status.last_duration = started.elapsed();
+                tracing::info!(
+                    path = %self.path.display(),
+                    state = %state,
+                    expires = expires.as_deref().unwrap_or("none"),
+                    took_us = status.last_duration.as_micros() as u64,
+                    "message loaded"
+                );
+                Reload::Loaded
+            }
+            Err(err) => {
+                let problem = format!("{}: {err}", self.path.display());
+                self.fail(&mut status, problem, Some(bytes))
+            }
+        }
+    }
+
+    fn fail(&self, status: &mut ReloadStatus, problem: String, bytes: Option<Vec<u8>>) -> Reload {
+        if status.last_error.as_deref() != Some(problem.as_str()) {
+            tracing::error!("{problem}; the last good message stays");
+            status.failures += 1;
+        }
+        status.last_error = Some(problem.clone());
+        status.last_seen = bytes;
+        Reload::Failed(problem)
+    }
+
+    fn lock_status(&self) -> MutexGuard<'_, ReloadStatus> {
+        self.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Reads at most [`MAX_FILE_BYTES`] + 1 bytes, so that a huge file is refused by the parser
+/// without being read whole.
+fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Keeps `live` in step with its file until `shutdown` completes. Also reloads at once when
+/// `force` is notified (SIGHUP).
+pub async fn watch(
+    live: Arc<LiveMessage>,
+    recheck: Duration,
+    force: Arc<Notify>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let changed = Arc::new(Notify::new());
+    let dir = watched_dir(live.path());
+    let (mut watcher, mut poll) = match start_watcher(&dir, changed.clone()) {
+        Ok(w) => (Some(w), recheck),
+        Err(err) => {
+            tracing::error!(
+                dir = %dir.display(),
+                "cannot watch the message directory ({err}); polling every 500 ms instead. \
+                 If inotify limits are reached, raise them: sysctl fs.inotify.max_user_watches=524288 \
+                 fs.inotify.max_user_instances=1024"
+            );
+            (None, Duration::from_millis(500))
+        }
+    };
+    if poll.is_zero() {
+        poll = Duration::from_secs(5);
+    }
+    let mut target_dir: Option<PathBuf> = None;
+    let mut settle_at: Option<tokio::time::Instant> = None;
+    tokio::pin!(shutdown);
+    let mut next_poll = tokio::time::Instant::now() + poll;
+    loop {
+        let settle = async {
+            match settle_at {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let settled = tokio::select! {
+            _ = &mut shutdown => return,
+            _ = changed.notified() => false,
+            _ = settle => true,
+            _ = force.notified() => { tracing::info!("SIGHUP: reloading the message file"); true }
+            _ = tokio::time::sleep_until(next_poll) => { next_poll = tokio::time::Instant::now() + poll; false }
+        };
+        settle_at = None;
+        match live.reload(settled) {
+            Reload::Settling => settle_at = Some(tokio::time::Instant::now() + SETTLE_DELAY),
+            Reload::Failed(_) if !settled => settle_at = Some(tokio::time::Instant::now() + SETTLE_DELAY),
+            _ => {}
+        }
+        if let Some(w) = watcher.as_mut() {
+            follow_symlink_target(w, &dir, live.path(), &mut target_dir);
+        }
+    }
+}
+
+/// The directory to watch: the file's parent (the current directory for a bare name).
+fn watched_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn start_watcher(dir: &Path, changed: Arc<Notify>) -> notify::Result<notify::RecommendedWatcher> {
+    // Only forward: the reload happens in the async task. Every event in the watched
+    // directories counts (the file itself, ConfigMap `..data` swaps, the symlink target's
+    // directory, rescans after an overflow); an unrelated one costs one read of a small file
+    // whose unchanged bytes are then skipped.
+    let mut watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| changed.notify_one())?;
+    watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    Ok(watcher)
+}
+
+/// When the message file is a symlink into another directory, watch that directory too, so
+/// that saves to the target are seen; re-point the watch when the link changes.
+fn follow_symlink_target(
+    watcher: &mut notify::RecommendedWatcher,
+    dir: &Path,
+    file: &Path,
+    current: &mut Option<PathBuf>,
+) {
+    let target_dir = std::fs::canonicalize(file)
+        .ok()
+        .and_then(|t| t.parent().map(Path::to_path_buf));
+    let main_dir = std::fs::canonicalize(dir).ok();
+    let wanted = target_dir.filter(|t| Some(t) != main_dir.as_ref());
+    if wanted == *current {
+        return;
+    }
+    if let Some(old) = current.take() {
+        let _ = watcher.unwatch(&old);
+    }
+    if let Some(new) = wanted {
+        match watcher.watch(&new, RecursiveMode::NonRecursive) {
+            Ok(()) => *current = Some(new),
+            Err(err) => tracing::warn!(dir = %new.display(), "cannot watch the symlink target's directory: {err}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_edit_keeps_the_last_good_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("message.json");
+        std::fs::write(&path, r#"{"userMessage":"good"}"#).unwrap();
+        let live = LiveMessage::load(path.clone(), Zone::UTC);
+        assert_eq!(live.snapshot().document.user_message, "good");
+        std::fs::write(&path, r#"{"userMessage":"bad""#).unwrap();
+        assert!(matches!(live.reload(false), Reload::Failed(e) if e.contains("line 1, column 20")));
+        assert_eq!(live.snapshot().document.user_message, "good");
+        assert!(live.status().last_error.is_some());
+        std::fs::write(&path, r#"{"userMessage":"fixed"}"#).unwrap();
+        assert_eq!(live.reload(false), Reload::Loaded);
+        assert_eq!(live.snapshot().document.user_message, "fixed");
+        assert_eq!(live.status().last_error, None);
+    }
+
+    #[test]
+    fn an_empty_file_clears_only_once_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("message.json");
+        std::fs::write(&path, r#"{"userMessage":"good"}"#).unwrap();
+        let live = LiveMessage::load(path.clone(), Zone::UTC);
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(live.reload(false), Reload::Settling);
+        assert_eq!(live.snapshot().document.user_message, "good");
+        assert_eq!(live.reload(true), Reload::Loaded);
+        assert!(live.snapshot().document.is_empty());
+    }
+
+    #[test]
+    fn a_missing_file_keeps_the_message_and_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("message.json");
+        std::fs::write(&path, r#"{"userMessage":"good"}"#).unwrap();
+        let live = LiveMessage::load(path.clone(), Zone::UTC);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(live.reload(false), Reload::Missing);
+        assert!(live.status().file_missing);
+        assert_eq!(live.snapshot().document.user_message, "good");
+    }
+
+    #[test]
+    fn missing_at_start_serves_no_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = LiveMessage::load(dir.path().join("message.json"), Zone::UTC);
+        assert!(live.snapshot().document.is_empty());
+        assert!(live.status().file_missing);
+    }
+}

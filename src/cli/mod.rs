@@ -4,12 +4,23 @@
 //! library so that tests can drive it without a process.
 
 pub mod bases;
+pub mod message;
+
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use tokio::sync::Notify;
+
+use crate::config::{ServeArgs, ServeConfig};
+use crate::server::Server;
 
 /// The whole command line, as clap parses it.
 #[derive(Debug, Parser)]
-#[command(name = "v8help", version, about = "Startup-error help service and base-list tools for 1C:Enterprise-style clients")]
+#[command(
+    name = "v8help",
+    version,
+    about = "Startup-error help service and base-list tools for 1C:Enterprise-style clients"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -18,6 +29,11 @@ pub struct Cli {
 /// One sub-command of `v8help`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the message over HTTPS (and optionally plain HTTP) and reload it on every save.
+    Serve(ServeArgs),
+    /// Check, show, set or clear the message document.
+    #[command(subcommand)]
+    Message(message::MessageCommand),
     /// Audit and edit base lists (*.v8i): StartupErrorHelpText and StartupErrorHelpURL.
     #[command(subcommand)]
     Bases(bases::BasesCommand),
@@ -26,6 +42,82 @@ pub enum Command {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Bases(cmd) => Ok(bases::run(cmd)?),
+        Command::Serve(args) => serve(&args),
+        Command::Message(cmd) => message::run(cmd),
+        Command::Bases(cmd) => bases::run(cmd),
+    }
+}
+
+fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
+    let config = ServeConfig::resolve(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        if let Some(warning) = &config.zone_warning {
+            tracing::warn!("{warning}");
+        }
+        let summary = format!(
+            "message {} (zone {}), max-age ≤ {} s",
+            config.message.display(),
+            config.zone,
+            config.max_age
+        );
+        let server = Server::bind(config)?;
+        if let Some(fingerprint) = &server.self_signed_fingerprint {
+            tracing::warn!(
+                "no --cert/--key given: serving an in-memory SELF-SIGNED certificate for localhost and 127.0.0.1; \
+                 clients will not trust it. SHA-256 fingerprint {fingerprint}"
+            );
+        }
+        match server.http_addr() {
+            Some(http) => tracing::info!(
+                "v8help listening on https://{} and http://{http}; {summary}",
+                server.https_addr()
+            ),
+            None => tracing::info!("v8help listening on https://{}; {summary}", server.https_addr()),
+        }
+        let reload = Arc::new(Notify::new());
+        spawn_sighup(reload.clone())?;
+        server.run(reload, shutdown_signal()?).await;
+        tracing::info!("v8help stopped");
+        Ok(0)
+    })
+}
+
+#[cfg(unix)]
+fn spawn_sighup(reload: Arc<Notify>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            reload.notify_one();
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn spawn_sighup(_reload: Arc<Notify>) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

@@ -1,0 +1,262 @@
+//! `v8help message …`: check, show, set and clear the message document — the admin's tools
+//! for writing the file without hand-editing JSON during an outage.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value};
+
+use crate::atomic;
+use crate::document::{Document, State};
+use crate::snapshot::Snapshot;
+use crate::time::{Zone, parse_when};
+
+/// The `message` sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum MessageCommand {
+    /// Validate a message document; exit 1 with the error (line, column or field) if invalid.
+    Check {
+        /// The document [default: message.json].
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        zone: ZoneArg,
+    },
+    /// Print what clients receive now (or at --at), for a language.
+    Show {
+        /// The document [default: message.json].
+        path: Option<PathBuf>,
+        /// Language tag, as ?lang= would choose it.
+        #[arg(long, value_name = "TAG")]
+        lang: Option<String>,
+        /// The moment to show (RFC 3339, local date-time, HH:MM or +2h) [default: now].
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        #[command(flatten)]
+        zone: ZoneArg,
+    },
+    /// Write a message (atomically; unknown fields of the existing file are kept).
+    Set(SetArgs),
+    /// Take the message down: atomically write `{}`.
+    Clear {
+        /// The document [default: message.json].
+        #[arg(long, value_name = "PATH", env = "V8HELP_MESSAGE")]
+        file: Option<PathBuf>,
+    },
+}
+
+/// `--tz`, shared by the sub-commands that read times.
+#[derive(Debug, Args)]
+pub struct ZoneArg {
+    /// Time zone for local date-times and HH:MM, an IANA name [default: the system's].
+    #[arg(long, env = "V8HELP_TZ", value_name = "ZONE")]
+    pub tz: Option<String>,
+}
+
+/// `v8help message set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The default text (shown when no --lang text fits the client's language).
+    pub text: String,
+    /// Until when: RFC 3339, a local date-time, HH:MM (today, or tomorrow if past), or +2h / +30m.
+    #[arg(long, value_name = "WHEN")]
+    pub until: String,
+    /// From when (planned maintenance), in the same forms; without it the message is live at once.
+    #[arg(long, value_name = "WHEN")]
+    pub from: Option<String>,
+    /// A text for one language: --lang kk "…" (repeatable). Replaces all earlier translations.
+    #[arg(long, num_args = 2, value_names = ["TAG", "TEXT"], action = clap::ArgAction::Append)]
+    pub lang: Vec<String>,
+    /// The "Need help" link (kept from the existing file when not given).
+    #[arg(long, value_name = "URL")]
+    pub help_url: Option<String>,
+    /// The document [default: message.json].
+    #[arg(long, value_name = "PATH", env = "V8HELP_MESSAGE")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub zone: ZoneArg,
+}
+
+/// Runs one `message` sub-command; returns the exit code (1: the document is invalid or
+/// would be).
+pub fn run(cmd: MessageCommand) -> anyhow::Result<u8> {
+    let now = Utc::now();
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        MessageCommand::Check { path, zone } => {
+            let path = path.unwrap_or_else(default_path);
+            let zone = zone.resolve()?;
+            match load(&path, zone)? {
+                Ok(doc) => {
+                    writeln!(out, "{}: valid; {}", path.display(), describe(&doc, now, zone))?;
+                    Ok(0)
+                }
+                Err(problem) => {
+                    eprintln!("{problem}");
+                    Ok(1)
+                }
+            }
+        }
+        MessageCommand::Show { path, lang, at, zone } => {
+            let path = path.unwrap_or_else(default_path);
+            let zone = zone.resolve()?;
+            let at = match at {
+                Some(at) => parse_when(&at, now, zone)?.at.with_timezone(&Utc),
+                None => now,
+            };
+            let doc = match load(&path, zone)? {
+                Ok(doc) => doc,
+                Err(problem) => {
+                    eprintln!("{problem}");
+                    return Ok(1);
+                }
+            };
+            let summary = describe(&doc, at, zone);
+            let snapshot = Snapshot::new(doc);
+            let choice = snapshot.choose(at, lang.as_deref(), None);
+            out.write_all(&choice.rendered.body)?;
+            writeln!(out)?;
+            eprintln!(
+                "{} at {}: {summary}",
+                path.display(),
+                zone.at(at).to_rfc3339_opts(SecondsFormat::Secs, true)
+            );
+            Ok(0)
+        }
+        MessageCommand::Set(args) => set(args, now, &mut out),
+        MessageCommand::Clear { file } => {
+            let path = file.unwrap_or_else(default_path);
+            atomic::replace(&path, b"{}\n").map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            writeln!(
+                out,
+                "{}: cleared; clients now get {{\"userMessage\": \"\"}}",
+                path.display()
+            )?;
+            Ok(0)
+        }
+    }
+}
+
+fn set(args: SetArgs, now: DateTime<Utc>, out: &mut impl Write) -> anyhow::Result<u8> {
+    let path = args.file.clone().unwrap_or_else(default_path);
+    let zone = args.zone.resolve()?;
+    let mut fields: Map<String, Value> = match std::fs::read(&path) {
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Map::new(),
+        Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) | Err(_) => {
+                let problem = match Document::parse(&bytes, zone) {
+                    Err(e) => format!("{}: {e}", path.display()),
+                    Ok(_) => format!("{}: not a JSON object", path.display()),
+                };
+                eprintln!("{problem}\nrefusing to overwrite it: fix it, or run `v8help message clear` first");
+                return Ok(1);
+            }
+        },
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Map::new(),
+        Err(err) => anyhow::bail!("cannot read {}: {err}", path.display()),
+    };
+
+    let until = parse_when(&args.until, now, zone)?;
+    let from = args.from.as_deref().map(|f| parse_when(f, now, zone)).transpose()?;
+    fields.insert("userMessage".into(), Value::String(args.text.clone()));
+    fields.insert(
+        "expires".into(),
+        Value::String(until.at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+    );
+    match &from {
+        Some(from) => fields.insert(
+            "starts".into(),
+            Value::String(from.at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        ),
+        None => fields.remove("starts"),
+    };
+    if args.lang.is_empty() {
+        fields.remove("userMessages");
+    } else {
+        let translations: Map<String, Value> = args
+            .lang
+            .chunks(2)
+            .map(|pair| (pair[0].clone(), Value::String(pair.get(1).cloned().unwrap_or_default())))
+            .collect();
+        fields.insert("userMessages".into(), Value::Object(translations));
+    }
+    if let Some(url) = &args.help_url {
+        fields.insert("helpUrl".into(), Value::String(url.clone()));
+    }
+
+    let mut bytes = serde_json::to_vec_pretty(&Value::Object(fields.clone()))?;
+    bytes.push(b'\n');
+    let doc = match Document::parse(&bytes, zone) {
+        Ok(doc) => doc,
+        Err(err) => {
+            eprintln!("refusing to write {}: {err}", path.display());
+            return Ok(1);
+        }
+    };
+    if doc.state(now) == State::Expired {
+        eprintln!(
+            "refusing to write {}: --until {} is already past",
+            path.display(),
+            until.at.to_rfc3339()
+        );
+        return Ok(1);
+    }
+    atomic::replace(&path, &bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    if let Some(day) = until.day {
+        writeln!(
+            out,
+            "--until {}: {day}, {}",
+            args.until,
+            until.at.format("%Y-%m-%d %H:%M %:z")
+        )?;
+    }
+    if let Some(day) = from.as_ref().and_then(|f| f.day) {
+        writeln!(out, "--from {}: {day}", args.from.as_deref().unwrap_or_default())?;
+    }
+    writeln!(out, "{}: written; {}", path.display(), describe(&doc, now, zone))?;
+    Ok(0)
+}
+
+impl ZoneArg {
+    fn resolve(&self) -> anyhow::Result<Zone> {
+        Ok(match &self.tz {
+            Some(name) => name.parse()?,
+            None => Zone::system().0,
+        })
+    }
+}
+
+fn default_path() -> PathBuf {
+    std::env::var_os("V8HELP_MESSAGE").map_or_else(|| PathBuf::from("message.json"), PathBuf::from)
+}
+
+/// The document, or the error text naming the file; `Err` only for an unreadable file.
+fn load(path: &Path, zone: Zone) -> anyhow::Result<Result<Document, String>> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    Ok(Document::parse(&bytes, zone).map_err(|e| format!("{}: {e}", path.display())))
+}
+
+/// One line on what clients get: "active until 2026-11-22 14:00 +03:00; languages kk, lv".
+fn describe(doc: &Document, now: DateTime<Utc>, zone: Zone) -> String {
+    let when =
+        |t: DateTime<chrono::FixedOffset>| zone.at(t.with_timezone(&Utc)).format("%Y-%m-%d %H:%M %:z").to_string();
+    let mut s = match doc.state(now) {
+        State::None => "no message (clients get an empty userMessage)".to_string(),
+        State::Scheduled => format!("scheduled from {}", doc.starts.map(when).unwrap_or_default()),
+        State::Active => "active".to_string(),
+        State::Expired => format!("expired at {}", doc.expires.map(when).unwrap_or_default()),
+    };
+    if matches!(doc.state(now), State::Active | State::Scheduled) {
+        match doc.expires {
+            Some(e) => s.push_str(&format!(" until {}", when(e))),
+            None => s.push_str(" with no expiry"),
+        }
+    }
+    if !doc.translations.is_empty() {
+        let tags: Vec<&str> = doc.translations.iter().map(|(t, _)| t.as_str()).collect();
+        s.push_str(&format!("; languages {}", tags.join(", ")));
+    }
+    s
+}

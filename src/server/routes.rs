@@ -1,0 +1,291 @@
+//! Request → response: the message endpoints, `/healthz`, CORS preflight, and the errors
+//! (404, 405, 413). The message answer is a pre-rendered body chosen by time and language;
+//! nothing is serialized on that path.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::Utc;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body as _, Incoming};
+
+use crate::config::ServeConfig;
+use crate::watch::LiveMessage;
+
+/// Largest accepted POST body (the client's error details), in bytes.
+pub const MAX_POST_BYTES: usize = 64 * 1024;
+
+/// The response body type of every route.
+pub type Body = Full<Bytes>;
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
+const VARY_LANG: HeaderValue = HeaderValue::from_static("Accept-Language");
+const VARY_LANG_ORIGIN: HeaderValue = HeaderValue::from_static("Accept-Language, Origin");
+const VARY_ORIGIN: HeaderValue = HeaderValue::from_static("Origin");
+const MESSAGE_ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD, POST, OPTIONS");
+const READ_ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
+/// Everything a request needs, shared by all connections.
+pub struct App {
+    pub live: Arc<LiveMessage>,
+    pub config: ServeConfig,
+    cors_origin: HeaderValue,
+    /// `max-age=0` … `max-age=<cap>`, rendered once.
+    cache_control: Vec<HeaderValue>,
+}
+
+impl App {
+    /// Prepares the shared state; header values that depend only on configuration are
+    /// rendered here, once.
+    pub fn new(live: Arc<LiveMessage>, config: ServeConfig) -> Arc<App> {
+        let cors_origin = HeaderValue::from_str(&config.cors_origin).unwrap_or(HeaderValue::from_static("*"));
+        let cache_control = (0..=config.max_age)
+            .map(|s| HeaderValue::from_str(&format!("max-age={s}")).unwrap_or(HeaderValue::from_static("no-cache")))
+            .collect();
+        Arc::new(App {
+            live,
+            config,
+            cors_origin,
+            cache_control,
+        })
+    }
+
+    fn cors_is_wildcard(&self) -> bool {
+        self.cors_origin.as_bytes() == b"*"
+    }
+}
+
+/// Answers one request. `tls` adds Strict-Transport-Security.
+pub async fn handle(req: Request<Incoming>, app: Arc<App>, tls: bool) -> Result<Response<Body>, Infallible> {
+    let started = app.config.access_log.then(std::time::Instant::now);
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut response = route(req, &app).await;
+    if method == Method::HEAD {
+        // Same headers as GET, no body (HTTP/2 would reject DATA frames on a HEAD stream).
+        let length = response.body().size_hint().exact().unwrap_or(0);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        *response.body_mut() = Full::new(Bytes::new());
+    }
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    if tls {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+    if let Some(started) = started {
+        tracing::info!(
+            target: "access",
+            method = %method,
+            path = %path,
+            status = response.status().as_u16(),
+            bytes = response.body().size_hint().exact().unwrap_or(0),
+            took_us = started.elapsed().as_micros() as u64,
+        );
+    }
+    Ok(response)
+}
+
+async fn route(req: Request<Incoming>, app: &App) -> Response<Body> {
+    match req.uri().path() {
+        "/" | "/message.json" => match *req.method() {
+            Method::GET | Method::HEAD => message(req.headers(), req.uri().query(), app),
+            Method::POST => post_message(req, app).await,
+            Method::OPTIONS => preflight(app, MESSAGE_ALLOW),
+            _ => not_allowed(MESSAGE_ALLOW),
+        },
+        "/healthz" => match *req.method() {
+            Method::GET | Method::HEAD => healthz(app),
+            Method::OPTIONS => preflight(app, READ_ALLOW),
+            _ => not_allowed(READ_ALLOW),
+        },
+        path => not_found(path),
+    }
+}
+
+/// The message, or 304 when the client already has these bytes.
+fn message(headers: &HeaderMap, query: Option<&str>, app: &App) -> Response<Body> {
+    let snapshot = app.live.snapshot();
+    let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let lang = query.and_then(query_lang);
+    let choice = snapshot.choose(Utc::now(), lang, accept);
+    let max_age = choice
+        .seconds_to_change
+        .map_or(app.config.max_age, |s| s.min(u64::from(app.config.max_age)) as u32);
+
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| etag_matches(v.as_bytes(), choice.rendered.etag.as_bytes()));
+    let mut response = if not_modified {
+        status_only(StatusCode::NOT_MODIFIED)
+    } else {
+        let mut r = Response::new(Full::new(choice.rendered.body.clone()));
+        r.headers_mut().insert(header::CONTENT_TYPE, JSON);
+        r
+    };
+    let h = response.headers_mut();
+    h.insert(header::ETAG, choice.rendered.etag.clone());
+    h.insert(header::CACHE_CONTROL, app.cache_control[max_age as usize].clone());
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_origin.clone());
+    match (choice.localized, app.cors_is_wildcard()) {
+        (true, true) => h.insert(header::VARY, VARY_LANG),
+        (true, false) => h.insert(header::VARY, VARY_LANG_ORIGIN),
+        (false, false) => h.insert(header::VARY, VARY_ORIGIN),
+        (false, true) => None,
+    };
+    response
+}
+
+/// A POST carries the client's error details: read (up to the limit), then answer as GET.
+async fn post_message(req: Request<Incoming>, app: &App) -> Response<Body> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_POST_BYTES as u64) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    match tokio::time::timeout(app.config.body_timeout, Limited::new(body, MAX_POST_BYTES).collect()).await {
+        Ok(Ok(_details)) => message(&parts.headers, parts.uri.query(), app),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => too_large(),
+        Ok(Err(_)) => error_json(StatusCode::BAD_REQUEST, "the request body could not be read"),
+        Err(_) => error_json(StatusCode::REQUEST_TIMEOUT, "the request body was not received in time"),
+    }
+}
+
+/// `?lang=kk` (the first `lang` parameter).
+fn query_lang(query: &str) -> Option<&str> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("lang="))
+        .filter(|v| !v.is_empty())
+}
+
+/// If-None-Match: `*`, or a list of tags compared weakly (RFC 9110 §13.1.2).
+fn etag_matches(header: &[u8], etag: &[u8]) -> bool {
+    let Ok(header) = std::str::from_utf8(header) else {
+        return false;
+    };
+    let Ok(etag) = std::str::from_utf8(etag) else {
+        return false;
+    };
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+}
+
+fn healthz(app: &App) -> Response<Body> {
+    let now = Utc::now();
+    let snapshot = app.live.snapshot();
+    let doc = &snapshot.document;
+    let status = app.live.status();
+    let body = serde_json::json!({
+        "status": "ok",
+        "state": doc.state(now).as_str(),
+        "source": app.live.path().display().to_string(),
+        "loaded_at": status.loaded_at.map(|t| t.to_rfc3339()),
+        "file_missing": status.file_missing,
+        "last_reload_error": status.last_error,
+        "reloads": status.reloads,
+        "reload_failures": status.failures,
+        "last_reload_ms": status.last_duration.as_secs_f64() * 1000.0,
+        "starts": doc.starts.map(|t| t.to_rfc3339()),
+        "expires": doc.expires.map(|t| t.to_rfc3339()),
+        "now": now.to_rfc3339(),
+    });
+    let mut r = json_response(StatusCode::OK, &body);
+    r.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
+    r.headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_origin.clone());
+    r
+}
+
+fn preflight(app: &App, allow: HeaderValue) -> Response<Body> {
+    let mut r = status_only(StatusCode::NO_CONTENT);
+    let h = r.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_origin.clone());
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, allow.clone());
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Accept-Language, Content-Type, If-None-Match"),
+    );
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    h.insert(header::ALLOW, allow);
+    if !app.cors_is_wildcard() {
+        h.insert(header::VARY, VARY_ORIGIN);
+    }
+    r
+}
+
+fn not_allowed(allow: HeaderValue) -> Response<Body> {
+    let mut r = error_json(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    r.headers_mut().insert(header::ALLOW, allow);
+    r
+}
+
+fn not_found(path: &str) -> Response<Body> {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({"error": "not found", "path": path}),
+    )
+}
+
+fn too_large() -> Response<Body> {
+    let mut r = error_json(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("the request body is larger than {MAX_POST_BYTES} bytes"),
+    );
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+fn error_json(status: StatusCode, message: &str) -> Response<Body> {
+    json_response(status, &serde_json::json!({"error": message}))
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, JSON);
+    r
+}
+
+fn status_only(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = status;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_compares_weakly_and_accepts_lists() {
+        assert!(etag_matches(b"\"abc\"", b"\"abc\""));
+        assert!(etag_matches(b"W/\"abc\"", b"\"abc\""));
+        assert!(etag_matches(b"\"x\", \"abc\"", b"\"abc\""));
+        assert!(etag_matches(b"*", b"\"abc\""));
+        assert!(!etag_matches(b"\"abd\"", b"\"abc\""));
+    }
+
+    #[test]
+    fn lang_is_read_from_the_query() {
+        assert_eq!(query_lang("lang=kk"), Some("kk"));
+        assert_eq!(query_lang("x=1&lang=lv&lang=hy"), Some("lv"));
+        assert_eq!(query_lang("lang="), None);
+        assert_eq!(query_lang("language=kk"), None);
+    }
+}
