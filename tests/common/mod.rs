@@ -2,6 +2,8 @@
 //! 127.0.0.1:0, a small HTTPS client that trusts the test CA, and waiting with deadlines.
 #![allow(dead_code)]
 
+pub mod saves;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
