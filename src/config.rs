@@ -60,6 +60,9 @@ pub struct ServeArgs {
     /// Most connections served at once; further clients wait in the listen backlog [default: 20000].
     #[arg(long, env = "V8HELP_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Threads serving connections, each with its own listener on the shared port [default: CPUs].
+    #[arg(long, env = "V8HELP_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
     /// Seconds between safety re-reads of the message file, catching events the OS dropped [default: 5].
     #[arg(long, env = "V8HELP_RECHECK_INTERVAL", value_name = "SECONDS")]
     pub recheck_interval: Option<f64>,
@@ -82,6 +85,7 @@ struct FileConfig {
     cors_origin: Option<String>,
     access_log: Option<bool>,
     max_connections: Option<usize>,
+    workers: Option<usize>,
     recheck_interval: Option<f64>,
     shutdown_timeout: Option<f64>,
 }
@@ -101,6 +105,8 @@ pub struct ServeConfig {
     pub cors_origin: String,
     pub access_log: bool,
     pub max_connections: usize,
+    /// Worker threads, each with its own single-threaded runtime and listener.
+    pub workers: usize,
     pub recheck_interval: Duration,
     pub shutdown_timeout: Duration,
     /// How long a client may take to send its request headers (slowloris guard).
@@ -124,6 +130,7 @@ impl Default for ServeConfig {
             cors_origin: "*".into(),
             access_log: false,
             max_connections: 20_000,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             recheck_interval: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
@@ -177,7 +184,12 @@ impl ServeConfig {
         if max_connections == 0 {
             return Err(invalid("--max-connections", "must be at least 1".into()));
         }
+        let workers = args.workers.or(file.workers).unwrap_or(d.workers);
+        if workers == 0 || workers > 1024 {
+            return Err(invalid("--workers", format!("{workers} is not between 1 and 1024")));
+        }
         Ok(ServeConfig {
+            workers,
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
             tls_files,
             http_listen: args.http_listen.or(file.http_listen),

@@ -45,8 +45,10 @@ pub enum ServeError {
 /// A service whose sockets are bound and whose TLS is ready: nothing left that can fail.
 pub struct Server {
     app: Arc<App>,
-    https: TcpListener,
-    http: Option<TcpListener>,
+    /// One HTTPS listener per worker thread, all on the same port (SO_REUSEPORT).
+    https: Vec<std::net::TcpListener>,
+    /// The same for plain HTTP, when configured.
+    http: Vec<std::net::TcpListener>,
     acceptor: TlsAcceptor,
     /// SHA-256 of the certificate when it is the in-memory self-signed one.
     pub self_signed_fingerprint: Option<String>,
@@ -55,7 +57,6 @@ pub struct Server {
 impl Server {
     /// Binds the listeners, loads the certificate and key (or makes the self-signed one)
     /// and loads the message file (whose absence or errors are logged, not fatal).
-    /// Must be called inside a tokio runtime.
     pub fn bind(config: ServeConfig) -> Result<Server, ServeError> {
         let (identity, files) = match &config.tls_files {
             Some((cert, key)) => (Identity::from_files(cert, key)?, Some((cert.as_path(), key.as_path()))),
@@ -63,8 +64,11 @@ impl Server {
         };
         let self_signed_fingerprint = files.is_none().then(|| identity.fingerprint());
         let acceptor = TlsAcceptor::from(tls::server_config(identity, files)?);
-        let https = listen(config.listen)?;
-        let http = config.http_listen.map(listen).transpose()?;
+        let https = listen_per_worker(config.listen, config.workers)?;
+        let http = match config.http_listen {
+            Some(addr) => listen_per_worker(addr, config.workers)?,
+            None => Vec::new(),
+        };
         let live = LiveMessage::load(config.message.clone(), config.zone);
         Ok(Server {
             app: App::new(live, config),
@@ -77,12 +81,12 @@ impl Server {
 
     /// The bound HTTPS address (useful with port 0).
     pub fn https_addr(&self) -> SocketAddr {
-        self.https.local_addr().unwrap_or(self.app.config.listen)
+        self.https[0].local_addr().unwrap_or(self.app.config.listen)
     }
 
     /// The bound plain-HTTP address, if any.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http.as_ref().and_then(|l| l.local_addr().ok())
+        self.http.first().and_then(|l| l.local_addr().ok())
     }
 
     /// The served message, for callers that want to reload it (SIGHUP) or read its status.
@@ -92,33 +96,109 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops accepting and gives in-flight requests
     /// up to the configured deadline. `reload` forces a re-read of the message file.
+    ///
+    /// Connections are served by `workers` threads, each with its own single-threaded
+    /// runtime and its own listener on the shared port: the kernel spreads new connections
+    /// over them, and a connection never moves between threads (no work stealing, no
+    /// cross-thread wake-ups on the request path). The watcher runs on the caller's runtime.
     pub async fn run(self, reload: Arc<Notify>, shutdown: impl Future<Output = ()>) {
         let Server {
             app,
             https,
-            http,
+            mut http,
             acceptor,
             ..
         } = self;
-        let config = &app.config;
-        let (stop_watch_tx, stop_watch_rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(watch::watch(app.live.clone(), config.recheck_interval, reload, async {
-            let _ = stop_watch_rx.await;
-        }));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let watcher_stop = {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.changed().await;
+            }
+        };
+        tokio::spawn(watch::watch(
+            app.live.clone(),
+            app.config.recheck_interval,
+            reload,
+            watcher_stop,
+        ));
 
-        let builders = Arc::new(Builders::new(config));
-        let limit = Arc::new(Semaphore::new(config.max_connections));
-        let graceful = GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            let permit = tokio::select! {
-                permit = limit.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
-                () = &mut shutdown => break,
+        let builders = Arc::new(Builders::new(&app.config));
+        let limit = Arc::new(Semaphore::new(app.config.max_connections));
+        let mut finished = Vec::new();
+        for (i, https) in https.into_iter().enumerate() {
+            let http = if http.is_empty() { None } else { Some(http.remove(0)) };
+            let worker = Worker {
+                app: app.clone(),
+                https,
+                http,
+                acceptor: acceptor.clone(),
+                builders: builders.clone(),
+                limit: limit.clone(),
+                stop: stop_rx.clone(),
             };
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+            let spawned = std::thread::Builder::new()
+                .name(format!("v8help-worker-{i}"))
+                .spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                        Ok(runtime) => runtime.block_on(worker.serve()),
+                        Err(err) => tracing::error!("worker {i}: cannot start a runtime: {err}"),
+                    }
+                    let _ = done_tx.send(());
+                });
+            match spawned {
+                Ok(_) => finished.push(done_rx),
+                Err(err) => tracing::error!("cannot start worker thread {i}: {err}"),
+            }
+        }
+
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
+        let _ = stop_tx.send(true);
+        for done in finished {
+            let _ = done.await;
+        }
+    }
+}
+
+/// One worker thread's share of the service: its listeners and what its connections need.
+struct Worker {
+    app: Arc<App>,
+    https: std::net::TcpListener,
+    http: Option<std::net::TcpListener>,
+    acceptor: TlsAcceptor,
+    builders: Arc<Builders>,
+    limit: Arc<Semaphore>,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Worker {
+    /// The accept loop, then this worker's graceful shutdown.
+    async fn serve(self) {
+        let Worker {
+            app,
+            https,
+            http,
+            acceptor,
+            builders,
+            limit,
+            mut stop,
+        } = self;
+        let https = match TcpListener::from_std(https) {
+            Ok(l) => l,
+            Err(err) => return tracing::error!("cannot use the HTTPS listener: {err}"),
+        };
+        let http = match http.map(TcpListener::from_std).transpose() {
+            Ok(l) => l,
+            Err(err) => return tracing::error!("cannot use the HTTP listener: {err}"),
+        };
+        let graceful = GracefulShutdown::new();
+        loop {
             let (stream, tls) = tokio::select! {
                 accepted = https.accept() => (accepted, true),
                 accepted = accept_or_wait(http.as_ref()) => (accepted, false),
-                () = &mut shutdown => break,
+                _ = stop.changed() => break,
             };
             let stream = match stream {
                 Ok((stream, _peer)) => stream,
@@ -128,6 +208,13 @@ impl Server {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
                 }
+            };
+            // At the limit, this worker holds the one connection it accepted and waits; the
+            // rest wait in the kernel's backlog. (Taking the permit before accepting would let
+            // an idle worker hold it while the waiting client sits in another's queue.)
+            let permit = tokio::select! {
+                permit = limit.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+                _ = stop.changed() => break,
             };
             let _ = stream.set_nodelay(true);
             let watcher = graceful.watcher();
@@ -147,16 +234,9 @@ impl Server {
         }
         drop(https);
         drop(http);
-        tracing::info!("shutting down: no new connections; finishing requests in flight");
-        let _ = stop_watch_tx.send(());
-        if tokio::time::timeout(config.shutdown_timeout, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "connections still open after {:?}; closing them",
-                config.shutdown_timeout
-            );
+        let deadline = app.config.shutdown_timeout;
+        if tokio::time::timeout(deadline, graceful.shutdown()).await.is_err() {
+            tracing::warn!("connections still open after {deadline:?}; closing them");
         }
     }
 }
@@ -211,6 +291,7 @@ async fn serve_tls(
             return;
         }
     };
+    tracing::debug!(kind = ?stream.get_ref().1.handshake_kind(), "TLS handshake");
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let builder = if h2 { &builders.h2 } else { &builders.h1 };
     let service = service_fn(move |req| routes::handle(req, app.clone(), true));
@@ -225,13 +306,32 @@ async fn accept_or_wait(listener: Option<&TcpListener>) -> std::io::Result<(TcpS
     }
 }
 
-/// Binds with SO_REUSEADDR and a deep backlog.
-fn listen(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+/// Binds `workers` listeners on one address with SO_REUSEPORT (the kernel spreads new
+/// connections over them). A plain bind comes first, so that a port held by any other
+/// socket — even another SO_REUSEPORT one — is reported as busy instead of being shared.
+fn listen_per_worker(addr: SocketAddr, workers: usize) -> Result<Vec<std::net::TcpListener>, ServeError> {
     let err = |source| ServeError::Listen { addr, source };
-    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None).map_err(err)?;
-    socket.set_reuse_address(true).map_err(err)?;
-    socket.set_nonblocking(true).map_err(err)?;
-    socket.bind(&addr.into()).map_err(err)?;
-    socket.listen(LISTEN_BACKLOG).map_err(err)?;
-    TcpListener::from_std(socket.into()).map_err(err)
+    let probe = socket(addr).map_err(err)?;
+    probe.bind(&addr.into()).map_err(err)?;
+    // With port 0 the probe chose the port; the workers share that one.
+    let addr = probe.local_addr().map_err(err)?.as_socket().unwrap_or(addr);
+    drop(probe);
+    let err = |source| ServeError::Listen { addr, source };
+    (0..workers.max(1))
+        .map(|_| {
+            let s = socket(addr)?;
+            s.set_reuse_port(true)?;
+            s.bind(&addr.into())?;
+            s.listen(LISTEN_BACKLOG)?;
+            Ok(s.into())
+        })
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(err)
+}
+
+fn socket(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
+    let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    Ok(s)
 }

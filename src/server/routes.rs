@@ -63,9 +63,12 @@ impl App {
 
 /// Answers one request. `tls` adds Strict-Transport-Security.
 pub async fn handle(req: Request<Incoming>, app: Arc<App>, tls: bool) -> Result<Response<Body>, Infallible> {
-    let started = app.config.access_log.then(std::time::Instant::now);
+    // Only the access log needs the path after routing: no copy otherwise.
+    let logged = app
+        .config
+        .access_log
+        .then(|| (std::time::Instant::now(), req.uri().path().to_string()));
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
     let mut response = route(req, &app).await;
     if method == Method::HEAD {
         // Same headers as GET, no body (HTTP/2 would reject DATA frames on a HEAD stream).
@@ -80,7 +83,7 @@ pub async fn handle(req: Request<Incoming>, app: Arc<App>, tls: bool) -> Result<
     if tls {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
     }
-    if let Some(started) = started {
+    if let Some((started, path)) = logged {
         tracing::info!(
             target: "access",
             method = %method,
