@@ -27,8 +27,6 @@
 
   const refresh = () => { report().catch((error) => set('worker', `error: ${error}`)); };
   refresh();
-  if ('serviceWorker' in navigator) {
-    navigator.serviceWorker.addEventListener('controllerchange', refresh);
-    navigator.serviceWorker.ready.then(() => setTimeout(refresh, 500));
-  }
+  // Installing takes a moment (precache, first message): report again every 2 s.
+  setInterval(refresh, 2000);
 })();

@@ -171,9 +171,20 @@ pub fn message_service_origin(url: &str) -> Result<Option<String>, String> {
 }
 
 /// The help page's Content-Security-Policy: only v8help's own files run, nothing inline,
-/// Trusted Types enforced (so no string can reach an HTML sink), and the only other origin
-/// reachable is the message service's.
+/// Trusted Types enforced with no policy at all (so no string can reach an HTML sink), and
+/// the only other origin reachable is the message service's.
 pub fn help_csp(config: &ServeConfig) -> String {
+    csp(config, "'none'")
+}
+
+/// The check page's policy: the help page's, except that `register.js` may create its
+/// Trusted Types policy `v8help` (registering a worker is a script-URL sink) — what a
+/// publication with a strict CSP needs too.
+fn check_page_csp(config: &ServeConfig) -> String {
+    csp(config, "v8help")
+}
+
+fn csp(config: &ServeConfig, trusted_types: &str) -> String {
     let service = config
         .message_service
         .as_deref()
@@ -183,7 +194,7 @@ pub fn help_csp(config: &ServeConfig) -> String {
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
          connect-src 'self'{service}; base-uri 'self'; form-action 'none'; frame-ancestors 'none'; \
-         require-trusted-types-for 'script'; trusted-types 'none'"
+         require-trusted-types-for 'script'; trusted-types {trusted_types}"
     )
 }
 
@@ -208,8 +219,11 @@ fn serve(asset: &Asset, config: &ServeConfig) -> Response<Body> {
         Kind::Help | Kind::Page => {
             h.insert(header::CONTENT_TYPE, HTML);
             h.insert(header::REFERRER_POLICY, NO_REFERRER);
-            let csp =
-                HeaderValue::from_str(&help_csp(config)).unwrap_or(HeaderValue::from_static("default-src 'none'"));
+            let policy = match asset.kind {
+                Kind::Help => help_csp(config),
+                _ => check_page_csp(config),
+            };
+            let csp = HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static("default-src 'none'"));
             h.insert(header::CONTENT_SECURITY_POLICY, csp);
         }
         Kind::Style => {
