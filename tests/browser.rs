@@ -45,13 +45,26 @@ async fn run(message: Value, scenario: impl AsyncFnOnce(&Env) -> anyhow::Result<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_visit_registers_the_worker_and_caches_the_help_page() {
     const TEXT: &str = "Maintenance until 14:00. Duty admin: +7 (495) 123-45-67";
+    const OLD_CACHE: &str = "v8help-assets-0.0.1-0123456789ab";
     run(
         json!({"userMessage": TEXT, "expires": in_hours(24)}),
         async |env: &Env| {
             let browser = &env.browser;
+            // What an older v8help build would have left behind: its asset cache.
+            browser.goto(&env.a.url("/help")).await?;
+            browser
+                .eval(&format!(
+                    "await (await caches.open('{OLD_CACHE}')).put('/help', new Response('old build'));"
+                ))
+                .await?;
             env.install_worker(TEXT).await?;
 
             let cache = format!("v8help-assets-{}", v8help::server::web::version());
+            let names = browser.eval("return await caches.keys();").await?;
+            ensure!(
+                names.as_array().is_some_and(|n| !n.contains(&json!(OLD_CACHE))),
+                "the older build's cache was not deleted: {names}"
+            );
             let urls = cached_asset_urls(browser).await?;
             for path in ["/help", "/help.css", "/help.js"] {
                 let entry = format!("{cache} {}", env.a.url(path));
@@ -305,4 +318,92 @@ async fn shown_as_text(env: &Env, text: &str) -> anyhow::Result<()> {
     let pwned = browser.eval("return typeof window.pwned;").await?;
     ensure!(pwned == json!("undefined"), "the message's script ran");
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_5xx_or_a_silent_web_server_also_gets_the_help_page() {
+    const TEXT: &str = "The 1C server is restarting";
+    let message = json!({"userMessage": TEXT, "expires": in_hours(1)});
+    run(message, async |env: &Env| {
+        let browser = &env.browser;
+        env.install_worker(TEXT).await?;
+        env.a.stop().await?;
+
+        // A web server that answers every request with 503, on A's address.
+        let reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown";
+        let stub = Stub::start(env.a.addr, Some(reply)).await?;
+        browser.goto(&env.a.url("/base/ru_RU/")).await?;
+        let state = env.help_state().await?;
+        ensure!(state == "live", "after a 503 the help page shows {state:?}");
+        let lead = browser.visible_text("#lead").await?;
+        ensure!(lead.contains("The server answered with error 503."), "lead: {lead:?}");
+        ensure!(browser.visible_text("#message-text").await? == TEXT);
+        stub.stop().await;
+
+        // One that accepts connections and never answers: the worker gives up after 10 s.
+        let stub = Stub::start(env.a.addr, None).await?;
+        let started = std::time::Instant::now();
+        browser.goto(&env.a.url("/base/ru_RU/?silent")).await?;
+        let state = env.help_state().await?;
+        let waited = started.elapsed();
+        ensure!(state == "live", "after a timeout the help page shows {state:?}");
+        let lead = browser.visible_text("#lead").await?;
+        ensure!(lead.contains("did not answer within 10 seconds"), "lead: {lead:?}");
+        ensure!(
+            waited >= Duration::from_secs(9) && waited < Duration::from_secs(25),
+            "the help page came after {waited:?}, not after the 10 s timeout"
+        );
+        browser.screenshot("6-silent-web-server-desktop", DESKTOP).await?;
+        stub.stop().await;
+        Ok(())
+    })
+    .await;
+}
+
+/// A misbehaving web server on a given address: answers every request with `reply`, or
+/// (`None`) reads requests and never answers.
+struct Stub {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Stub {
+    async fn start(addr: std::net::SocketAddr, reply: Option<&'static str>) -> anyhow::Result<Stub> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                connections.spawn(Stub::serve(stream, reply));
+            }
+        });
+        Ok(Stub { task })
+    }
+
+    /// Reads requests and answers each with `reply`; bounded to 60 s.
+    async fn serve(mut stream: tokio::net::TcpStream, reply: Option<&'static str>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut seen = Vec::new();
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                continue;
+            }
+            seen.clear();
+            if let Some(reply) = reply {
+                if stream.write_all(reply.as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Closes the listener and every connection.
+    async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
 }
