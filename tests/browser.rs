@@ -32,7 +32,12 @@ fn browser_clock(t: DateTime<Utc>) -> String {
 /// Runs one scenario with its own origins and browser; skipped without a browser when
 /// `V8HELP_SKIP_BROWSER=1`.
 async fn run(message: Value, scenario: impl AsyncFnOnce(&Env) -> anyhow::Result<()>) {
-    let Some(env) = Env::start(&message).await.expect("start origins and browser") else {
+    run_in(common_browser::BROWSER_LANG, message, scenario).await;
+}
+
+/// As [`run`], with the browser in language `lang`.
+async fn run_in(lang: &str, message: Value, scenario: impl AsyncFnOnce(&Env) -> anyhow::Result<()>) {
+    let Some(env) = Env::start_in(&message, lang).await.expect("start origins and browser") else {
         return;
     };
     let result = match tokio::time::timeout(Duration::from_secs(120), scenario(&env)).await {
@@ -406,4 +411,32 @@ impl Stub {
         self.task.abort();
         let _ = self.task.await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_russian_browser_gets_the_page_and_the_message_in_russian() {
+    let message = json!({
+        "userMessage": "Maintenance until 14:00",
+        "userMessages": {"ru": "Технические работы до 14:00", "kk": "Техникалық жұмыстар 14:00-ге дейін"},
+        "expires": in_hours(3),
+        "helpUrl": "https://help.example/",
+    });
+    run_in("ru-RU", message, async |env: &Env| {
+        let browser = &env.browser;
+        env.install_worker("Технические работы до 14:00").await?;
+        env.a.stop().await?;
+        browser.goto(&env.a.url("/base/ru_RU/")).await?;
+        let state = env.help_state().await?;
+        ensure!(state == "live", "the help page shows {state:?}");
+        ensure!(browser.visible_text("#title").await? == "Не удаётся подключиться к приложению");
+        ensure!(browser.visible_text("#message-text").await? == "Технические работы до 14:00");
+        ensure!(browser.visible_text("#help-link").await? == "Нужна помощь");
+        let valid = browser.visible_text("#message-expires").await?;
+        ensure!(valid.starts_with("Действует до"), "expiry line: {valid:?}");
+        let lang = browser.eval("return document.documentElement.lang;").await?;
+        ensure!(lang == json!("ru"), "html lang is {lang}");
+        browser.screenshot("7-russian-live-phone", PHONE).await?;
+        Ok(())
+    })
+    .await;
 }

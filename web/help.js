@@ -25,6 +25,7 @@
       fetched: 'Received {time}. The message service cannot be reached now, so this message may be out of date.',
       help: 'Need help',
       retry: 'Try again',
+      refresh: 'Check again',
       checking: 'Checking for a message from your administrators…',
       noMessage: 'There is no message from your administrators at the moment.',
       unreachable: 'The message service cannot be reached either, and there is no recent message to show.',
@@ -42,6 +43,7 @@
       fetched: 'Получено {time}. Служба сообщений сейчас недоступна, поэтому сообщение может быть устаревшим.',
       help: 'Нужна помощь',
       retry: 'Повторить',
+      refresh: 'Проверить снова',
       checking: 'Проверяем, есть ли сообщение администраторов…',
       noMessage: 'Сейчас сообщений от администраторов нет.',
       unreachable: 'Служба сообщений тоже недоступна, а свежего сообщения в памяти браузера нет.',
@@ -102,7 +104,7 @@
     setText('title', title);
     setText('message-heading', T.messageHeading);
     setText('help-link', T.help);
-    setText('retry', T.retry);
+    setText('retry', fallback ? T.retry : T.refresh);
     const lead = $('lead');
     if (!fallback) {
       lead.hidden = true;

@@ -26,7 +26,8 @@ use v8help::watch::LiveMessage;
 /// The time zone Chromium runs in, so that "local time" differs from UTC and the tests can
 /// tell that the page converted it (Tokyo: UTC+9, no daylight saving).
 pub const BROWSER_TZ: &str = "Asia/Tokyo";
-/// The language Chromium reports (`navigator.languages[0]`, Accept-Language).
+/// The language Chromium reports (`navigator.languages[0]`, Accept-Language) unless a
+/// test asks for another.
 pub const BROWSER_LANG: &str = "en-US";
 /// Desktop and phone window sizes for screenshots.
 pub const DESKTOP: (u32, u32) = (1280, 900);
@@ -178,7 +179,7 @@ fn which(name: &str) -> Option<PathBuf> {
 impl Browser {
     /// Starts ChromeDriver and a Chromium session. `None` when the binaries are missing and
     /// `V8HELP_SKIP_BROWSER=1`; panics with how to install them otherwise.
-    pub async fn start() -> anyhow::Result<Option<Browser>> {
+    pub async fn start(lang: &str) -> anyhow::Result<Option<Browser>> {
         let (chromium, chromedriver) = match find_binaries() {
             Ok(found) => found,
             Err(missing) => {
@@ -198,7 +199,6 @@ impl Browser {
         let mut driver = Command::new(&chromedriver)
             .arg("--port=0")
             .env("TZ", BROWSER_TZ)
-            .env("LANGUAGE", "en_US")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -227,11 +227,11 @@ impl Browser {
                     "--disable-component-update",
                     "--disable-sync",
                     "--disable-dev-shm-usage",
-                    format!("--lang={BROWSER_LANG}"),
+                    format!("--lang={lang}"),
                     format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
                     format!("--user-data-dir={}", profile.path().join("chromium").display()),
                 ],
-                "prefs": { "intl.accept_languages": format!("{BROWSER_LANG},en") },
+                "prefs": { "intl.accept_languages": lang },
             }),
         );
         caps.insert(
@@ -380,12 +380,17 @@ pub struct Env {
 impl Env {
     /// Starts both origins with B serving `message`, and the browser. `None`: skipped.
     pub async fn start(message: &Value) -> anyhow::Result<Option<Env>> {
+        Env::start_in(message, BROWSER_LANG).await
+    }
+
+    /// As [`Env::start`], with the browser in language `lang` (`ru-RU`).
+    pub async fn start_in(message: &Value, lang: &str) -> anyhow::Result<Option<Env>> {
         let lock = BROWSER_LOCK.lock().await;
         let dir = tempfile::tempdir()?;
         let b = Origin::start(dir.path(), "service", None).await?;
         b.set_message(message)?;
         let a = Origin::start(dir.path(), "publication", Some(b.url("/message.json"))).await?;
-        let Some(browser) = Browser::start().await? else {
+        let Some(browser) = Browser::start(lang).await? else {
             return Ok(None);
         };
         Ok(Some(Env {
