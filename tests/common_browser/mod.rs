@@ -153,6 +153,11 @@ pub struct Browser {
 
 /// Chromium and ChromeDriver binaries, or why they are missing.
 fn find_binaries() -> Result<(PathBuf, PathBuf), String> {
+    for var in ["V8HELP_CHROMIUM", "V8HELP_CHROMEDRIVER"] {
+        if let Some(path) = std::env::var_os(var).filter(|p| !Path::new(p).is_file()) {
+            return Err(format!("{var}={} is not a file", path.to_string_lossy()));
+        }
+    }
     let chromium = std::env::var_os("V8HELP_CHROMIUM").map(PathBuf::from).or_else(|| {
         ["chromium", "chromium-browser", "google-chrome"]
             .iter()
@@ -163,9 +168,9 @@ fn find_binaries() -> Result<(PathBuf, PathBuf), String> {
         .or_else(|| which("chromedriver"));
     match (chromium, driver) {
         (Some(c), Some(d)) => Ok((c, d)),
-        (None, Some(_)) => Err("Chromium (chromium) was not found".into()),
-        (Some(_), None) => Err("ChromeDriver (chromedriver) was not found".into()),
-        (None, None) => Err("neither Chromium nor ChromeDriver was found".into()),
+        (None, Some(_)) => Err("Chromium (chromium) is not in PATH".into()),
+        (Some(_), None) => Err("ChromeDriver (chromedriver) is not in PATH".into()),
+        (None, None) => Err("neither Chromium nor ChromeDriver is in PATH".into()),
     }
 }
 
@@ -184,11 +189,15 @@ impl Browser {
             Ok(found) => found,
             Err(missing) => {
                 if std::env::var("V8HELP_SKIP_BROWSER").as_deref() == Ok("1") {
-                    eprintln!("browser test skipped (V8HELP_SKIP_BROWSER=1): {missing}");
+                    // Straight to stderr, past the test harness's capture, so the skip shows.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "browser test skipped (V8HELP_SKIP_BROWSER=1): {missing}"
+                    );
                     return Ok(None);
                 }
                 panic!(
-                    "the browser tests need headless Chromium and ChromeDriver, but {missing} in PATH.\n\
+                    "the browser tests need headless Chromium and ChromeDriver, but {missing}.\n\
                      Install them with: apt-get update && apt-get install -y chromium chromium-driver\n\
                      (CI's .ci/run does), point V8HELP_CHROMIUM / V8HELP_CHROMEDRIVER at other binaries,\n\
                      or set V8HELP_SKIP_BROWSER=1 to skip these tests."
