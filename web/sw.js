@@ -56,8 +56,10 @@ self.addEventListener('activate', (event) => {
 self.addEventListener('fetch', (event) => {
   const request = event.request;
   if (request.method !== 'GET') return;
+  // Top-level pages only: a frame (a report or a file the publication loads in an iframe)
+  // keeps the browser's own handling, so a slow download is never replaced by this page.
   if (request.mode === 'navigate') {
-    event.respondWith(navigate(event));
+    if (request.destination === 'document') event.respondWith(navigate(event));
     return;
   }
   const url = new URL(request.url);

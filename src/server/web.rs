@@ -145,7 +145,9 @@ pub fn message_service_origin(url: &str) -> Result<Option<String>, String> {
             Err(err) => Err(format!("{url:?} is not a valid path: {err}")),
         };
     }
-    let uri: Uri = url.parse().map_err(|err| format!("{url:?} is not a URL: {err}"))?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|err| format!("{url:?} is not an http:// or https:// URL ({err}), nor a path starting with /"))?;
     let scheme = match uri.scheme_str() {
         Some(s @ ("http" | "https")) => s,
         _ => {
@@ -380,6 +382,26 @@ mod tests {
         ] {
             assert!(message_service_origin(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_bad_message_service_setting_is_refused_naming_the_flag() {
+        use crate::config::ServeArgs;
+        let args = ServeArgs {
+            message_service: Some("help.example/message.json".into()),
+            ..ServeArgs::default()
+        };
+        let err = ServeConfig::resolve(&args).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--message-service:") && err.contains("https://"),
+            "{err}"
+        );
+        let args = ServeArgs {
+            message_service: Some("https://help.example/message.json".into()),
+            ..ServeArgs::default()
+        };
+        let config = ServeConfig::resolve(&args).unwrap();
+        assert!(help_csp(&config).contains("connect-src 'self' https://help.example;"));
     }
 
     #[test]
