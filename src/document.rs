@@ -127,7 +127,7 @@ impl Document {
         if text.trim().is_empty() {
             return Ok(Document::empty());
         }
-        let value: Value = serde_json::from_str(text).map_err(|e| syntax_error(&e))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| syntax_error(&e, text))?;
         let Value::Object(fields) = value else {
             return Err(DocumentError::NotAnObject {
                 found: json_kind(&value),
@@ -393,15 +393,24 @@ fn check_url(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn syntax_error(e: &serde_json::Error) -> DocumentError {
+fn syntax_error(e: &serde_json::Error, source: &str) -> DocumentError {
     let text = e.to_string();
-    let message = match text.rfind(" at line ") {
+    let mut message = match text.rfind(" at line ") {
         Some(i) => text[..i].to_string(),
         None => text,
     };
+    if e.classify() == serde_json::error::Category::Eof {
+        message = format!("the document ends too early ({message})");
+    }
+    let (mut line, mut column) = (e.line(), e.column());
+    if column == 0 && line > 1 {
+        // serde_json points just past a line break: point at the end of that line instead.
+        line -= 1;
+        column = source.lines().nth(line - 1).map_or(0, |l| l.chars().count()) + 1;
+    }
     DocumentError::Syntax {
-        line: e.line(),
-        column: e.column(),
+        line,
+        column: column.max(1),
         message,
     }
 }

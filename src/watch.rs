@@ -23,7 +23,7 @@ use crate::time::Zone;
 
 /// How long after a read that looked half-written (an invalid or empty file, caught while
 /// an editor rewrites it in place) the file is read again without waiting for an event.
-pub const SETTLE_DELAY: Duration = Duration::from_millis(150);
+pub const SETTLE_DELAY: Duration = Duration::from_millis(250);
 
 /// The served message and the record of how it got there.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ pub struct LiveMessage {
     path: PathBuf,
     zone: Zone,
     current: ArcSwap<Snapshot>,
-    status: Mutex<ReloadStatus>,
+    record: Mutex<Record>,
 }
 
 /// What `/healthz` reports about loading the message file.
@@ -43,13 +43,21 @@ pub struct ReloadStatus {
     pub last_error: Option<String>,
     /// The file was not there at the last attempt.
     pub file_missing: bool,
+    /// Times the file was looked at (events, settle re-checks, safety re-reads, SIGHUP).
+    pub checks: u64,
     /// Successful loads that changed the served document.
     pub reloads: u64,
     /// Attempts that failed (each distinct failure counted once).
     pub failures: u64,
     /// How long the last successful load took (read, parse, render, swap).
     pub last_duration: Duration,
-    /// Bytes of the last attempt, to skip re-parsing and re-logging an unchanged file.
+}
+
+/// The record, and the bytes of the last attempt (to skip re-parsing and re-logging a file
+/// that did not change), behind one lock that also serializes reloads.
+#[derive(Debug, Default)]
+struct Record {
+    status: ReloadStatus,
     last_seen: Option<Vec<u8>>,
 }
 
@@ -77,7 +85,7 @@ impl LiveMessage {
             path,
             zone,
             current: ArcSwap::from_pointee(Snapshot::empty()),
-            status: Mutex::new(ReloadStatus::default()),
+            record: Mutex::new(Record::default()),
         });
         if live.reload(false) == Reload::Settling {
             live.reload(true);
@@ -97,31 +105,34 @@ impl LiveMessage {
 
     /// A copy of the reload record.
     pub fn status(&self) -> ReloadStatus {
-        self.lock_status().clone()
+        self.lock_record().status.clone()
     }
 
     /// Reads, validates and swaps in the file. `settled` accepts an empty file (only pass it
     /// once the file has stayed empty for [`SETTLE_DELAY`], or when forced by SIGHUP).
     pub fn reload(&self, settled: bool) -> Reload {
         let started = Instant::now();
-        let mut status = self.lock_status();
+        let mut guard = self.lock_record();
+        let Record { status, last_seen } = &mut *guard;
+        status.checks += 1;
         let bytes = match read_limited(&self.path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 if !status.file_missing {
                     tracing::warn!(path = %self.path.display(), "message file is missing; the last good message stays");
                     status.file_missing = true;
-                    status.last_seen = None;
+                    *last_seen = None;
                 }
                 return Reload::Missing;
             }
             Err(err) => {
                 let problem = format!("{}: cannot read: {err}", self.path.display());
-                return self.fail(&mut status, problem, None);
+                *last_seen = None;
+                return self.fail(status, problem);
             }
         };
         status.file_missing = false;
-        if status.last_seen.as_deref() == Some(&bytes[..]) && !settled {
+        if last_seen.as_deref() == Some(&bytes[..]) && !settled {
             return Reload::Unchanged;
         }
         if bytes.is_empty() && !settled {
@@ -135,7 +146,7 @@ impl LiveMessage {
                 self.current.store(Arc::new(Snapshot::new(document)));
                 status.loaded_at = Some(now);
                 status.last_error = None;
-                status.last_seen = Some(bytes);
+                *last_seen = Some(bytes);
                 status.reloads += 1;
                 status.last_duration = started.elapsed();
                 tracing::info!(
@@ -149,23 +160,23 @@ impl LiveMessage {
             }
             Err(err) => {
                 let problem = format!("{}: {err}", self.path.display());
-                self.fail(&mut status, problem, Some(bytes))
+                *last_seen = Some(bytes);
+                self.fail(status, problem)
             }
         }
     }
 
-    fn fail(&self, status: &mut ReloadStatus, problem: String, bytes: Option<Vec<u8>>) -> Reload {
+    fn fail(&self, status: &mut ReloadStatus, problem: String) -> Reload {
         if status.last_error.as_deref() != Some(problem.as_str()) {
             tracing::error!("{problem}; the last good message stays");
             status.failures += 1;
         }
         status.last_error = Some(problem.clone());
-        status.last_seen = bytes;
         Reload::Failed(problem)
     }
 
-    fn lock_status(&self) -> MutexGuard<'_, ReloadStatus> {
-        self.status.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock_record(&self) -> MutexGuard<'_, Record> {
+        self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -203,6 +214,8 @@ pub async fn watch(
     if poll.is_zero() {
         poll = Duration::from_secs(5);
     }
+    // A save made between the first load and the watch being in place produced no event.
+    live.reload(false);
     let mut target_dir: Option<PathBuf> = None;
     let mut settle_at: Option<tokio::time::Instant> = None;
     tokio::pin!(shutdown);
@@ -221,11 +234,17 @@ pub async fn watch(
             _ = force.notified() => { tracing::info!("SIGHUP: reloading the message file"); true }
             _ = tokio::time::sleep_until(next_poll) => { next_poll = tokio::time::Instant::now() + poll; false }
         };
-        settle_at = None;
+        if settled {
+            settle_at = None;
+        }
         match live.reload(settled) {
+            // Possibly caught in the middle of an in-place save: look again shortly, even if
+            // the writer's last event was merged with an earlier one.
             Reload::Settling => settle_at = Some(tokio::time::Instant::now() + SETTLE_DELAY),
             Reload::Failed(_) if !settled => settle_at = Some(tokio::time::Instant::now() + SETTLE_DELAY),
-            _ => {}
+            // Nothing new: a pending re-check stays pending.
+            Reload::Unchanged => {}
+            _ => settle_at = None,
         }
         if let Some(w) = watcher.as_mut() {
             follow_symlink_target(w, &dir, live.path(), &mut target_dir);
@@ -246,7 +265,22 @@ fn start_watcher(dir: &Path, changed: Arc<Notify>) -> notify::Result<notify::Rec
     // directories counts (the file itself, ConfigMap `..data` swaps, the symlink target's
     // directory, rescans after an overflow); an unrelated one costs one read of a small file
     // whose unchanged bytes are then skipped.
-    let mut watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| changed.notify_one())?;
+    // Reads (ours included) are not changes: forwarding them would make every reload
+    // trigger the next one.
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        use notify::event::{AccessKind, AccessMode, EventKind};
+        let is_change = match &event {
+            Ok(e) => match e.kind {
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+                EventKind::Access(_) => e.need_rescan(),
+                _ => true,
+            },
+            Err(_) => true,
+        };
+        if is_change {
+            changed.notify_one();
+        }
+    })?;
     watcher.watch(dir, RecursiveMode::NonRecursive)?;
     Ok(watcher)
 }
@@ -321,6 +355,21 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         assert_eq!(live.reload(false), Reload::Missing);
         assert!(live.status().file_missing);
+        assert_eq!(live.snapshot().document.user_message, "good");
+    }
+
+    #[test]
+    fn an_unreadable_path_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("message.json");
+        std::fs::write(&path, r#"{"userMessage":"good"}"#).unwrap();
+        let live = LiveMessage::load(path.clone(), Zone::UTC);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap(); // reading a directory fails even for root
+        match live.reload(false) {
+            Reload::Failed(e) => assert!(e.starts_with(&format!("{}: cannot read", path.display())), "{e}"),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(live.snapshot().document.user_message, "good");
     }
 

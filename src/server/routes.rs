@@ -196,6 +196,7 @@ fn healthz(app: &App) -> Response<Body> {
         "loaded_at": status.loaded_at.map(|t| t.to_rfc3339()),
         "file_missing": status.file_missing,
         "last_reload_error": status.last_error,
+        "checks": status.checks,
         "reloads": status.reloads,
         "reload_failures": status.failures,
         "last_reload_ms": status.last_duration.as_secs_f64() * 1000.0,
