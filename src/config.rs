@@ -54,6 +54,11 @@ pub struct ServeArgs {
     /// Access-Control-Allow-Origin for browsers [default: *].
     #[arg(long, env = "V8HELP_CORS_ORIGIN", value_name = "ORIGIN")]
     pub cors_origin: Option<String>,
+    /// Message service the web help page asks: an http(s) URL (another origin, which must
+    /// allow this one by CORS) or a path on the page's own origin [default: message.json
+    /// next to /help].
+    #[arg(long, env = "V8HELP_MESSAGE_SERVICE", value_name = "URL")]
+    pub message_service: Option<String>,
     /// Log one line per request.
     #[arg(long, env = "V8HELP_ACCESS_LOG")]
     pub access_log: bool,
@@ -83,6 +88,7 @@ struct FileConfig {
     tz: Option<String>,
     max_age: Option<u32>,
     cors_origin: Option<String>,
+    message_service: Option<String>,
     access_log: Option<bool>,
     max_connections: Option<usize>,
     workers: Option<usize>,
@@ -103,6 +109,9 @@ pub struct ServeConfig {
     pub zone_warning: Option<String>,
     pub max_age: u32,
     pub cors_origin: String,
+    /// The message service the web help page asks (`--message-service`); `None`: the
+    /// `message.json` next to the page.
+    pub message_service: Option<String>,
     pub access_log: bool,
     pub max_connections: usize,
     /// Worker threads, each with its own single-threaded runtime and listener.
@@ -128,6 +137,7 @@ impl Default for ServeConfig {
             zone_warning: None,
             max_age: 30,
             cors_origin: "*".into(),
+            message_service: None,
             access_log: false,
             max_connections: 20_000,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -177,6 +187,10 @@ impl ServeConfig {
                 format!("{cors_origin:?} is not a valid origin"),
             ));
         }
+        let message_service = args.message_service.clone().or(file.message_service);
+        if let Some(url) = &message_service {
+            crate::server::web::message_service_origin(url).map_err(|p| invalid("--message-service", p))?;
+        }
         let max_connections = args
             .max_connections
             .or(file.max_connections)
@@ -198,6 +212,7 @@ impl ServeConfig {
             zone_warning,
             max_age: args.max_age.or(file.max_age).unwrap_or(d.max_age),
             cors_origin,
+            message_service,
             access_log: args.access_log || file.access_log.unwrap_or(false),
             max_connections,
             recheck_interval: seconds("--recheck-interval", args.recheck_interval.or(file.recheck_interval))?

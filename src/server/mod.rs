@@ -8,6 +8,7 @@
 
 pub mod routes;
 pub mod tls;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;

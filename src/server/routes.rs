@@ -109,7 +109,7 @@ async fn route(req: Request<Incoming>, app: &App) -> Response<Body> {
             Method::OPTIONS => preflight(app, READ_ALLOW),
             _ => not_allowed(READ_ALLOW),
         },
-        path => not_found(path),
+        path => super::web::route(req.method(), path, &app.config).unwrap_or_else(|| not_found(path)),
     }
 }
 

@@ -1,0 +1,412 @@
+//! The web client's offline help: the help page, the service worker that shows it when the
+//! web publication cannot be reached, and the script a publication includes to register
+//! that worker.
+//!
+//! The files live in `web/` and are embedded in the binary. Three of them depend on the
+//! configuration and are filled in when served: the help page carries the message service
+//! URL (`--message-service`) in a `<meta>` tag and that service's origin in its
+//! Content-Security-Policy, and `sw.js` carries the same URL and the build's [`version`].
+//! Everything else is served as embedded. See `docs/web-client.md` for how a publication
+//! puts these paths under its own origin.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode, Uri};
+use http_body_util::Full;
+use sha2::{Digest, Sha256};
+
+use super::routes::Body;
+use crate::config::ServeConfig;
+
+/// The placeholder in `web/sw.js` that is replaced by the worker's configuration.
+const SW_CONFIG_PLACEHOLDER: &str = "/*{{CONFIG}}*/ { version: 'unrendered', messageService: '' }";
+/// The placeholder in `web/help.html` that is replaced by the message service URL.
+const HELP_SERVICE_PLACEHOLDER: &str = "{{MESSAGE_SERVICE}}";
+
+const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+const CSS: HeaderValue = HeaderValue::from_static("text/css; charset=utf-8");
+const JS: HeaderValue = HeaderValue::from_static("text/javascript; charset=utf-8");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+const NO_REFERRER: HeaderValue = HeaderValue::from_static("no-referrer");
+const ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
+const SERVICE_WORKER_ALLOWED: HeaderName = HeaderName::from_static("service-worker-allowed");
+
+/// One embedded file and the path it is served at.
+struct Asset {
+    path: &'static str,
+    body: &'static str,
+    kind: Kind,
+}
+
+/// What a file is, which decides its headers and whether it is filled in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The help page: filled in, strict CSP.
+    Help,
+    /// The check page: strict CSP.
+    Page,
+    Style,
+    Script,
+    /// `sw.js`: filled in, `Service-Worker-Allowed: /`.
+    Worker,
+}
+
+/// Every file of `web/`, by the path it is served at.
+const ASSETS: &[Asset] = &[
+    Asset {
+        path: "/help",
+        body: include_str!("../../web/help.html"),
+        kind: Kind::Help,
+    },
+    Asset {
+        path: "/help.css",
+        body: include_str!("../../web/help.css"),
+        kind: Kind::Style,
+    },
+    Asset {
+        path: "/help.js",
+        body: include_str!("../../web/help.js"),
+        kind: Kind::Script,
+    },
+    Asset {
+        path: "/sw.js",
+        body: include_str!("../../web/sw.js"),
+        kind: Kind::Worker,
+    },
+    Asset {
+        path: "/register.js",
+        body: include_str!("../../web/register.js"),
+        kind: Kind::Script,
+    },
+    Asset {
+        path: "/demo",
+        body: include_str!("../../web/demo.html"),
+        kind: Kind::Page,
+    },
+    Asset {
+        path: "/demo.js",
+        body: include_str!("../../web/demo.js"),
+        kind: Kind::Script,
+    },
+];
+
+/// The build's web version: the crate version and the first 48 bits of a SHA-256 over every
+/// embedded web file. The service worker names its cache after it, so a build whose files
+/// differ in any byte installs a new worker and replaces the old cache.
+pub fn version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        let mut hash = Sha256::new();
+        for asset in ASSETS {
+            hash.update(asset.path.as_bytes());
+            hash.update((asset.body.len() as u64).to_le_bytes());
+            hash.update(asset.body.as_bytes());
+        }
+        let digest = hash.finalize();
+        let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}-{hex}", env!("CARGO_PKG_VERSION"))
+    })
+}
+
+/// Answers the web paths (`/help`, `/sw.js`, `/register.js`, their assets and the `/demo`
+/// check page); `None` for any other path.
+pub fn route(method: &Method, path: &str, config: &ServeConfig) -> Option<Response<Body>> {
+    let asset = ASSETS.iter().find(|a| a.path == path)?;
+    Some(match *method {
+        Method::GET | Method::HEAD => serve(asset, config),
+        Method::OPTIONS => {
+            let mut r = response(StatusCode::NO_CONTENT, Bytes::new());
+            r.headers_mut().insert(header::ALLOW, ALLOW);
+            r
+        }
+        _ => {
+            let body = br#"{"error":"method not allowed"}"#;
+            let mut r = response(StatusCode::METHOD_NOT_ALLOWED, Bytes::from_static(body));
+            let h = r.headers_mut();
+            h.insert(header::ALLOW, ALLOW);
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            r
+        }
+    })
+}
+
+/// Checks a `--message-service` value and returns the origin the help page's CSP must
+/// allow: `None` for a path on the page's own origin (`/v8help/message.json`), the
+/// `scheme://host:port` of an absolute `http(s)` URL.
+pub fn message_service_origin(url: &str) -> Result<Option<String>, String> {
+    if url.starts_with('/') && !url.starts_with("//") {
+        return match url.parse::<Uri>() {
+            Ok(_) => Ok(None),
+            Err(err) => Err(format!("{url:?} is not a valid path: {err}")),
+        };
+    }
+    let uri: Uri = url
+        .parse()
+        .map_err(|err| format!("{url:?} is not an http:// or https:// URL ({err}), nor a path starting with /"))?;
+    let scheme = match uri.scheme_str() {
+        Some(s @ ("http" | "https")) => s,
+        _ => {
+            return Err(format!(
+                "{url:?} must be an http:// or https:// URL, or a path starting with /"
+            ));
+        }
+    };
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str())
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| format!("{url:?} has no host"))?;
+    if !authority
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    {
+        return Err(format!(
+            "{url:?}: the host may hold only letters, digits, '.', '-', ':' and brackets (no user name)"
+        ));
+    }
+    Ok(Some(format!("{scheme}://{}", authority.to_ascii_lowercase())))
+}
+
+/// The help page's Content-Security-Policy: only v8help's own files run, nothing inline,
+/// Trusted Types enforced with no policy at all (so no string can reach an HTML sink), and
+/// the only other origin reachable is the message service's.
+pub fn help_csp(config: &ServeConfig) -> String {
+    csp(config, "'none'")
+}
+
+/// The check page's policy: the help page's, except that `register.js` may create its
+/// Trusted Types policy `v8help` (registering a worker is a script-URL sink) — what a
+/// publication with a strict CSP needs too.
+fn check_page_csp(config: &ServeConfig) -> String {
+    csp(config, "v8help")
+}
+
+fn csp(config: &ServeConfig, trusted_types: &str) -> String {
+    let service = config
+        .message_service
+        .as_deref()
+        .and_then(|url| message_service_origin(url).ok().flatten())
+        .map(|origin| format!(" {origin}"))
+        .unwrap_or_default();
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'{service}; base-uri 'self'; form-action 'none'; frame-ancestors 'none'; \
+         require-trusted-types-for 'script'; trusted-types {trusted_types}"
+    )
+}
+
+fn serve(asset: &Asset, config: &ServeConfig) -> Response<Body> {
+    let service = config.message_service.as_deref().unwrap_or("");
+    let body = match asset.kind {
+        Kind::Help => Bytes::from(
+            asset
+                .body
+                .replacen(HELP_SERVICE_PLACEHOLDER, &escape_attribute(service), 1),
+        ),
+        Kind::Worker => {
+            let config = serde_json::json!({ "version": version(), "messageService": service });
+            Bytes::from(asset.body.replacen(SW_CONFIG_PLACEHOLDER, &config.to_string(), 1))
+        }
+        Kind::Page | Kind::Style | Kind::Script => Bytes::from_static(asset.body.as_bytes()),
+    };
+    let mut r = response(StatusCode::OK, body);
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, NO_CACHE);
+    match asset.kind {
+        Kind::Help | Kind::Page => {
+            h.insert(header::CONTENT_TYPE, HTML);
+            h.insert(header::REFERRER_POLICY, NO_REFERRER);
+            let policy = match asset.kind {
+                Kind::Help => help_csp(config),
+                _ => check_page_csp(config),
+            };
+            let csp = HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static("default-src 'none'"));
+            h.insert(header::CONTENT_SECURITY_POLICY, csp);
+        }
+        Kind::Style => {
+            h.insert(header::CONTENT_TYPE, CSS);
+        }
+        Kind::Script => {
+            h.insert(header::CONTENT_TYPE, JS);
+        }
+        Kind::Worker => {
+            h.insert(header::CONTENT_TYPE, JS);
+            h.insert(SERVICE_WORKER_ALLOWED, HeaderValue::from_static("/"));
+        }
+    }
+    r
+}
+
+fn response(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    r
+}
+
+/// Escapes text for a double-quoted HTML attribute.
+fn escape_attribute(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn config(service: Option<&str>) -> ServeConfig {
+        ServeConfig {
+            message_service: service.map(str::to_string),
+            ..ServeConfig::default()
+        }
+    }
+
+    async fn text(r: Response<Body>) -> String {
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn placeholders_are_in_the_embedded_files_once() {
+        let find = |p: &str| ASSETS.iter().find(|a| a.path == p).unwrap().body;
+        assert_eq!(find("/sw.js").matches(SW_CONFIG_PLACEHOLDER).count(), 1);
+        assert_eq!(find("/help").matches(HELP_SERVICE_PLACEHOLDER).count(), 1);
+        // sw.js adds <base> after exactly this tag.
+        assert_eq!(find("/help").matches("<head>").count(), 1);
+    }
+
+    #[test]
+    fn html_pages_load_no_inline_script_or_style() {
+        for asset in ASSETS.iter().filter(|a| matches!(a.kind, Kind::Help | Kind::Page)) {
+            let b = asset.body;
+            assert!(!b.contains("<script>") && !b.contains("<style"), "{}", asset.path);
+            assert!(!b.contains(" style="), "{}", asset.path);
+            // No event-handler attribute (onclick=, onload=, …).
+            let handler = b.match_indices(" on").any(|(i, _)| {
+                let rest = &b[i + 3..];
+                let name_len = rest.chars().take_while(char::is_ascii_alphabetic).count();
+                name_len > 0 && rest[name_len..].starts_with('=')
+            });
+            assert!(!handler, "{}", asset.path);
+        }
+    }
+
+    #[tokio::test]
+    async fn sw_js_carries_version_and_service_and_may_control_the_whole_origin() {
+        let r = route(
+            &Method::GET,
+            "/sw.js",
+            &config(Some("https://help.example:8443/message.json")),
+        )
+        .unwrap();
+        assert_eq!(r.headers()["service-worker-allowed"], "/");
+        assert_eq!(r.headers()[header::CONTENT_TYPE], JS);
+        let body = text(r).await;
+        assert!(!body.contains("unrendered"));
+        assert!(body.contains(&format!(r#""version":"{}""#, version())), "{body}");
+        assert!(body.contains(r#""messageService":"https://help.example:8443/message.json""#));
+    }
+
+    #[tokio::test]
+    async fn help_page_has_a_strict_csp_allowing_only_the_message_service_origin() {
+        let r = route(
+            &Method::GET,
+            "/help",
+            &config(Some("https://Help.example:8443/m.json?a=1&b=2")),
+        )
+        .unwrap();
+        let csp = r.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains("connect-src 'self' https://help.example:8443;"), "{csp}");
+        assert!(csp.contains("script-src 'self';") && !csp.contains("unsafe"), "{csp}");
+        assert!(csp.contains("require-trusted-types-for 'script'"), "{csp}");
+        let body = text(r).await;
+        assert!(body.contains(r#"content="https://Help.example:8443/m.json?a=1&amp;b=2""#));
+        assert_eq!(escape_attribute(r#"a"b'<c>&"#), "a&quot;b&#39;&lt;c&gt;&amp;");
+
+        let r = route(&Method::GET, "/help", &config(None)).unwrap();
+        let csp = r.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(csp.contains("connect-src 'self';"), "{csp}");
+        assert!(
+            text(r)
+                .await
+                .contains(r#"<meta name="v8help-message-service" content="">"#)
+        );
+    }
+
+    #[test]
+    fn other_paths_and_methods() {
+        assert!(route(&Method::GET, "/nothing", &config(None)).is_none());
+        let r = route(&Method::POST, "/help", &config(None)).unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers()[header::ALLOW], ALLOW);
+    }
+
+    #[test]
+    fn message_service_must_be_http_url_or_path() {
+        assert_eq!(message_service_origin("/v8help/message.json"), Ok(None));
+        assert_eq!(
+            message_service_origin("http://127.0.0.1:9000/message.json"),
+            Ok(Some("http://127.0.0.1:9000".into()))
+        );
+        assert_eq!(
+            message_service_origin("https://help.example"),
+            Ok(Some("https://help.example".into()))
+        );
+        for bad in [
+            "ftp://x/",
+            "help.example/message.json",
+            "//help.example/x",
+            "https://user@help.example/",
+            "javascript:alert(1)",
+        ] {
+            assert!(message_service_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_bad_message_service_setting_is_refused_naming_the_flag() {
+        use crate::config::ServeArgs;
+        let args = ServeArgs {
+            message_service: Some("help.example/message.json".into()),
+            ..ServeArgs::default()
+        };
+        let err = ServeConfig::resolve(&args).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--message-service:") && err.contains("https://"),
+            "{err}"
+        );
+        let args = ServeArgs {
+            message_service: Some("https://help.example/message.json".into()),
+            ..ServeArgs::default()
+        };
+        let config = ServeConfig::resolve(&args).unwrap();
+        assert!(help_csp(&config).contains("connect-src 'self' https://help.example;"));
+    }
+
+    #[test]
+    fn version_starts_with_the_crate_version() {
+        assert!(version().starts_with(concat!(env!("CARGO_PKG_VERSION"), "-")));
+        assert_eq!(version().len(), env!("CARGO_PKG_VERSION").len() + 13);
+    }
+}

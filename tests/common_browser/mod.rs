@@ -1,0 +1,507 @@
+//! Helpers for the browser tests: v8help origins that can be stopped, a headless Chromium
+//! driven through ChromeDriver (fantoccini), polling with deadlines and screenshots.
+//!
+//! Chromium and ChromeDriver come from Debian's `chromium` and `chromium-driver` packages
+//! (`V8HELP_CHROMIUM` / `V8HELP_CHROMEDRIVER` name other binaries). When they are missing
+//! the tests fail with how to install them, unless `V8HELP_SKIP_BROWSER=1`.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tokio::sync::{MutexGuard, Notify, oneshot};
+use tokio::task::JoinHandle;
+use v8help::config::ServeConfig;
+use v8help::server::Server;
+use v8help::watch::LiveMessage;
+
+/// The time zone Chromium runs in, so that "local time" differs from UTC and the tests can
+/// tell that the page converted it (Tokyo: UTC+9, no daylight saving).
+pub const BROWSER_TZ: &str = "Asia/Tokyo";
+/// The language Chromium reports (`navigator.languages[0]`, Accept-Language) unless a
+/// test asks for another.
+pub const BROWSER_LANG: &str = "en-US";
+/// Desktop and phone window sizes for screenshots.
+pub const DESKTOP: (u32, u32) = (1280, 900);
+pub const PHONE: (u32, u32) = (390, 844);
+
+/// One Chromium at a time: the machine has two cores, and a test that waits for a message
+/// to expire must not be starved by four others.
+static BROWSER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A v8help instance serving plain HTTP on 127.0.0.1, which a test can stop to make its
+/// origin unreachable.
+pub struct Origin {
+    pub addr: SocketAddr,
+    message_path: PathBuf,
+    live: Arc<LiveMessage>,
+    stop: std::sync::Mutex<Option<oneshot::Sender<()>>>,
+    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Origin {
+    /// Starts an instance whose message file is `dir/<name>.json` (absent: no message) and
+    /// whose help page asks `message_service`.
+    pub async fn start(dir: &Path, name: &str, message_service: Option<String>) -> anyhow::Result<Origin> {
+        let message_path = dir.join(format!("{name}.json"));
+        let config = ServeConfig {
+            listen: "127.0.0.1:0".parse()?,
+            http_listen: Some("127.0.0.1:0".parse()?),
+            message: message_path.clone(),
+            message_service,
+            shutdown_timeout: Duration::from_secs(1),
+            ..ServeConfig::default()
+        };
+        let server = Server::bind(config)?;
+        let addr = server.http_addr().context("no plain-HTTP listener")?;
+        let live = server.live();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(Arc::new(Notify::new()), async {
+            let _ = stopped.await;
+        }));
+        Ok(Origin {
+            addr,
+            message_path,
+            live,
+            stop: std::sync::Mutex::new(Some(stop)),
+            task: tokio::sync::Mutex::new(Some(task)),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// An absolute URL on this origin.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Replaces the message document and makes the instance serve it now.
+    pub fn set_message(&self, document: &Value) -> anyhow::Result<()> {
+        let tmp = self.message_path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(document)?)?;
+        std::fs::rename(&tmp, &self.message_path)?;
+        match self.live.reload(true) {
+            v8help::watch::Reload::Loaded | v8help::watch::Reload::Unchanged => Ok(()),
+            other => bail!("message not loaded: {other:?}"),
+        }
+    }
+
+    /// The body of `GET path`, read over a plain TCP connection.
+    pub fn get(&self, path: &str) -> anyhow::Result<String> {
+        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let (_, body) = response
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| anyhow!("no HTTP response from {}", self.addr))?;
+        Ok(body.to_string())
+    }
+
+    /// Shuts the instance down and checks that its port now refuses connections.
+    pub async fn stop(&self) -> anyhow::Result<()> {
+        self.signal_stop();
+        if let Some(task) = self.task.lock().await.take() {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .context("server did not stop within 10 s")??;
+        }
+        if TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok() {
+            bail!("{} still accepts connections after shutdown", self.addr);
+        }
+        Ok(())
+    }
+}
+
+impl Origin {
+    fn signal_stop(&self) {
+        let sender = self.stop.lock().map(|mut s| s.take()).unwrap_or(None);
+        if let Some(stop) = sender {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.signal_stop();
+    }
+}
+
+/// Headless Chromium under a ChromeDriver this test started, with a fresh profile.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    profile: tempfile::TempDir,
+}
+
+/// Chromium and ChromeDriver binaries, or why they are missing.
+fn find_binaries() -> Result<(PathBuf, PathBuf), String> {
+    for var in ["V8HELP_CHROMIUM", "V8HELP_CHROMEDRIVER"] {
+        if let Some(path) = std::env::var_os(var).filter(|p| !Path::new(p).is_file()) {
+            return Err(format!("{var}={} is not a file", path.to_string_lossy()));
+        }
+    }
+    let chromium = std::env::var_os("V8HELP_CHROMIUM").map(PathBuf::from).or_else(|| {
+        ["chromium", "chromium-browser", "google-chrome"]
+            .iter()
+            .find_map(|n| which(n))
+    });
+    let driver = std::env::var_os("V8HELP_CHROMEDRIVER")
+        .map(PathBuf::from)
+        .or_else(|| which("chromedriver"));
+    match (chromium, driver) {
+        (Some(c), Some(d)) => Ok((c, d)),
+        (None, Some(_)) => Err("Chromium (chromium) is not in PATH".into()),
+        (Some(_), None) => Err("ChromeDriver (chromedriver) is not in PATH".into()),
+        (None, None) => Err("neither Chromium nor ChromeDriver is in PATH".into()),
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+impl Browser {
+    /// Starts ChromeDriver and a Chromium session. `None` when the binaries are missing and
+    /// `V8HELP_SKIP_BROWSER=1`; panics with how to install them otherwise.
+    pub async fn start(lang: &str) -> anyhow::Result<Option<Browser>> {
+        let (chromium, chromedriver) = match find_binaries() {
+            Ok(found) => found,
+            Err(missing) => {
+                if std::env::var("V8HELP_SKIP_BROWSER").as_deref() == Ok("1") {
+                    // Straight to stderr, past the test harness's capture, so the skip shows.
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "browser test skipped (V8HELP_SKIP_BROWSER=1): {missing}"
+                    );
+                    return Ok(None);
+                }
+                panic!(
+                    "the browser tests need headless Chromium and ChromeDriver, but {missing}.\n\
+                     Install them with: apt-get update && apt-get install -y chromium chromium-driver\n\
+                     (CI's .ci/run does), point V8HELP_CHROMIUM / V8HELP_CHROMEDRIVER at other binaries,\n\
+                     or set V8HELP_SKIP_BROWSER=1 to skip these tests."
+                );
+            }
+        };
+        let profile = tempfile::tempdir()?;
+        let mut driver = Command::new(&chromedriver)
+            .arg("--port=0")
+            .env("TZ", BROWSER_TZ)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", chromedriver.display()))?;
+        let port = match read_driver_port(&mut driver) {
+            Ok(port) => port,
+            Err(err) => {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                return Err(err);
+            }
+        };
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    format!("--lang={lang}"),
+                    format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
+                    format!("--user-data-dir={}", profile.path().join("chromium").display()),
+                ],
+                "prefs": { "intl.accept_languages": lang },
+            }),
+        );
+        caps.insert(
+            "timeouts".into(),
+            json!({ "pageLoad": 30_000, "script": 30_000, "implicit": 0 }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await;
+        let client = match client {
+            Ok(client) => client,
+            Err(err) => {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                bail!("cannot start a Chromium session: {err}");
+            }
+        };
+        Ok(Some(Browser {
+            client,
+            driver,
+            profile,
+        }))
+    }
+
+    /// Ends the session (ChromeDriver then stops Chromium) and ChromeDriver.
+    pub async fn close(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.client.clone().close()).await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+
+    /// Navigates and waits for the page to load.
+    pub async fn goto(&self, url: &str) -> anyhow::Result<()> {
+        self.client
+            .goto(url)
+            .await
+            .with_context(|| format!("navigating to {url}"))
+    }
+
+    /// Runs `body` as an async function in the page and returns its result.
+    pub async fn eval(&self, body: &str) -> anyhow::Result<Value> {
+        let script = format!("return (async () => {{ {body} }})();");
+        self.client
+            .execute(&script, vec![])
+            .await
+            .with_context(|| format!("running in the page: {body}"))
+    }
+
+    /// Text of the element a user sees (empty when it is hidden).
+    pub async fn visible_text(&self, css: &str) -> anyhow::Result<String> {
+        let element = self.client.find(Locator::Css(css)).await?;
+        Ok(element.text().await?)
+    }
+
+    /// Whether the element is displayed.
+    pub async fn is_displayed(&self, css: &str) -> anyhow::Result<bool> {
+        let element = self.client.find(Locator::Css(css)).await?;
+        Ok(element.is_displayed().await?)
+    }
+
+    /// Saves a screenshot at a window size as `<target>/browser-screenshots/<name>.png`.
+    pub async fn screenshot(&self, name: &str, (width, height): (u32, u32)) -> anyhow::Result<PathBuf> {
+        self.client.set_window_size(width, height).await?;
+        let png = self.client.screenshot().await?;
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        self.client.set_window_size(DESKTOP.0, DESKTOP.1).await?;
+        Ok(path)
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Where screenshots go: `browser-screenshots/` in the Cargo target directory.
+pub fn screenshot_dir() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp).join("browser-screenshots")
+}
+
+/// Reads "ChromeDriver was started successfully on port N." from the driver's output.
+fn read_driver_port(driver: &mut Child) -> anyhow::Result<u16> {
+    let stdout = driver.stdout.take().context("no ChromeDriver stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut sent = false;
+        // Keep draining after the port line so ChromeDriver never blocks on a full pipe.
+        while let Some(Ok(line)) = lines.next() {
+            if sent {
+                continue;
+            }
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                let _ = tx.send(rest.trim_end_matches('.').trim().parse::<u16>());
+                sent = true;
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(Ok(port)) => Ok(port),
+        Ok(Err(err)) => bail!("ChromeDriver printed a port that is not a number: {err}"),
+        Err(_) => bail!("ChromeDriver did not report its port within 20 s"),
+    }
+}
+
+/// Polls `check` every 100 ms until it gives `Some`, or fails after `timeout` saying what
+/// was awaited and what the last check saw.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last;
+    loop {
+        match check().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => last = "not yet".into(),
+            Err(err) => last = format!("{err:#}"),
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what} (last check: {last})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Everything one browser test needs: origin A (the web publication, whose help page asks
+/// B), origin B (the message service), and a browser. Holds the one-browser-at-a-time lock.
+pub struct Env {
+    pub a: Origin,
+    pub b: Origin,
+    pub browser: Browser,
+    pub dir: tempfile::TempDir,
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl Env {
+    /// Starts both origins with B serving `message`, and the browser. `None`: skipped.
+    pub async fn start(message: &Value) -> anyhow::Result<Option<Env>> {
+        Env::start_in(message, BROWSER_LANG).await
+    }
+
+    /// As [`Env::start`], with the browser in language `lang` (`ru-RU`).
+    pub async fn start_in(message: &Value, lang: &str) -> anyhow::Result<Option<Env>> {
+        let lock = BROWSER_LOCK.lock().await;
+        let dir = tempfile::tempdir()?;
+        let b = Origin::start(dir.path(), "service", None).await?;
+        b.set_message(message)?;
+        let a = Origin::start(dir.path(), "publication", Some(b.url("/message.json"))).await?;
+        let Some(browser) = Browser::start(lang).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Env {
+            a,
+            b,
+            browser,
+            dir,
+            _lock: lock,
+        }))
+    }
+
+    /// First visit of a publication page: waits until the worker controls it, has cached
+    /// the help page, and has kept B's current message (`text`).
+    pub async fn install_worker(&self, text: &str) -> anyhow::Result<()> {
+        let browser = &self.browser;
+        browser.goto(&self.a.url("/demo")).await?;
+        let controlled = wait_for(
+            "the service worker to control the page",
+            Duration::from_secs(20),
+            || async {
+                let controlled = browser
+                    .eval("return navigator.serviceWorker.controller !== null;")
+                    .await?;
+                Ok((controlled == json!(true)).then_some(()))
+            },
+        )
+        .await;
+        if let Err(err) = controlled {
+            let report = browser.visible_text("main").await.unwrap_or_default();
+            bail!("{err:#}\nthe check page says: {report}");
+        }
+        wait_for(
+            "the help page in the worker's cache",
+            Duration::from_secs(20),
+            || async {
+                let urls = cached_asset_urls(browser).await?;
+                Ok(urls.iter().any(|u| u.ends_with("/help")).then_some(()))
+            },
+        )
+        .await?;
+        wait_for(
+            "the worker to keep the current message",
+            Duration::from_secs(20),
+            || async {
+                let record = last_message(browser).await?;
+                Ok((record["message"]["userMessage"] == json!(text)).then_some(()))
+            },
+        )
+        .await
+    }
+
+    /// Waits until the help page has decided what to show and returns that decision (the
+    /// `data-state` of its body: live, cached, none, unreachable or expired).
+    pub async fn help_state(&self) -> anyhow::Result<String> {
+        let browser = &self.browser;
+        wait_for(
+            "the help page to decide what to show",
+            Duration::from_secs(30),
+            || async {
+                let state = browser
+                    .eval("return document.body ? (document.body.dataset.state || '') : '';")
+                    .await?;
+                let state = state.as_str().unwrap_or_default().to_string();
+                Ok((!state.is_empty() && state != "checking").then_some(state))
+            },
+        )
+        .await
+    }
+
+    /// Closes the browser and stops both origins, then fails the test with `result`'s error.
+    pub async fn finish(self, result: anyhow::Result<()>) {
+        self.browser.close().await;
+        let _ = self.a.stop().await;
+        let _ = self.b.stop().await;
+        if let Err(err) = result {
+            panic!("{err:#}");
+        }
+    }
+}
+
+/// URLs in the worker's versioned asset caches, with the cache names.
+pub async fn cached_asset_urls(browser: &Browser) -> anyhow::Result<Vec<String>> {
+    let value = browser
+        .eval(
+            "const out = [];
+             for (const name of await caches.keys()) {
+               if (!name.startsWith('v8help-assets-')) continue;
+               for (const request of await (await caches.open(name)).keys()) out.push(name + ' ' + request.url);
+             }
+             return out;",
+        )
+        .await?;
+    Ok(serde_json::from_value(value)?)
+}
+
+/// The record `{message, fetchedAt}` the worker or page kept (`null` when none).
+pub async fn last_message(browser: &Browser) -> anyhow::Result<Value> {
+    browser
+        .eval(
+            "const cache = await caches.open('v8help-last-message');
+             const keys = await cache.keys();
+             return keys.length ? await (await cache.match(keys[0])).json() : null;",
+        )
+        .await
+}

@@ -1,0 +1,257 @@
+// v8help help page: shows the administrators' current message, or the last one this
+// browser saw when the message service cannot be reached either.
+//
+// Every text goes in with textContent, never as HTML. The page runs under a strict
+// Content-Security-Policy (no inline code, Trusted Types required), so an accidental
+// innerHTML would throw instead of running a message's markup.
+'use strict';
+
+(() => {
+  // Must match sw.js: where the last message this browser saw is kept.
+  const LAST_MESSAGE_CACHE = 'v8help-last-message';
+  // How long the page waits for the message service before it falls back to the cache.
+  const MESSAGE_TIMEOUT_MS = 8000;
+
+  const STRINGS = {
+    en: {
+      titleFallback: 'Cannot connect to the application',
+      titleDirect: 'Messages from your administrators',
+      network: 'The server cannot be reached.',
+      timeout: 'The server did not answer within {seconds} seconds.',
+      status: 'The server answered with error {status}.',
+      later: 'Try again in a few minutes.',
+      messageHeading: 'Message from your administrators',
+      expires: 'Valid until {time}',
+      fetched: 'Received {time}. The message service cannot be reached now, so this message may be out of date.',
+      help: 'Need help',
+      retry: 'Try again',
+      refresh: 'Check again',
+      checking: 'Checking for a message from your administrators…',
+      noMessage: 'There is no message from your administrators at the moment.',
+      unreachable: 'The message service cannot be reached either, and there is no recent message to show.',
+      expired: 'The message has expired.',
+    },
+    ru: {
+      titleFallback: 'Не удаётся подключиться к приложению',
+      titleDirect: 'Сообщения администраторов',
+      network: 'Сервер недоступен.',
+      timeout: 'Сервер не ответил за {seconds} с.',
+      status: 'Сервер ответил ошибкой {status}.',
+      later: 'Попробуйте ещё раз через несколько минут.',
+      messageHeading: 'Сообщение администраторов',
+      expires: 'Действует до {time}',
+      fetched: 'Получено {time}. Служба сообщений сейчас недоступна, поэтому сообщение может быть устаревшим.',
+      help: 'Нужна помощь',
+      retry: 'Повторить',
+      refresh: 'Проверить снова',
+      checking: 'Проверяем, есть ли сообщение администраторов…',
+      noMessage: 'Сейчас сообщений от администраторов нет.',
+      unreachable: 'Служба сообщений тоже недоступна, а свежего сообщения в памяти браузера нет.',
+      expired: 'Срок действия сообщения истёк.',
+    },
+  };
+
+  const languages = (navigator.languages && navigator.languages.length)
+    ? Array.from(navigator.languages)
+    : [navigator.language || 'en'];
+  const primary = languages[0];
+  const uiLanguage = languages
+    .map((tag) => tag.toLowerCase().split('-')[0])
+    .find((tag) => Object.prototype.hasOwnProperty.call(STRINGS, tag)) || 'en';
+  const T = STRINGS[uiLanguage];
+
+  const $ = (id) => document.getElementById(id);
+  const meta = (name) => {
+    const element = document.querySelector(`meta[name="${name}"]`);
+    return element ? element.content : '';
+  };
+  const fill = (template, values) => template.replace(/\{(\w+)\}/g, (_, key) => String(values[key]));
+
+  // document.baseURI is the folder of help.html, also when sw.js serves this page in place
+  // of a failed navigation (it then adds a <base> pointing there).
+  const base = document.baseURI;
+  const serviceUrl = new URL(meta('v8help-message-service') || 'message.json', base);
+  const lastMessageKey = new URL('last-message', base).href;
+  // Set by sw.js when this page stands in for a failed navigation: "network",
+  // "timeout:<seconds>" or "status:<code>".
+  const fallback = meta('v8help-fallback');
+
+  let dateFormat;
+  try {
+    dateFormat = new Intl.DateTimeFormat(languages, { dateStyle: 'medium', timeStyle: 'short' });
+  } catch (_) {
+    dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  }
+
+  function setText(id, text) {
+    $(id).textContent = text;
+  }
+
+  function setStatus(text) {
+    setText('status', text);
+  }
+
+  // What the page ended up showing, for scripts and tests: checking, live, cached, none,
+  // unreachable or expired.
+  function setState(state) {
+    document.body.dataset.state = state;
+  }
+
+  function staticTexts() {
+    document.documentElement.lang = uiLanguage;
+    const title = fallback ? T.titleFallback : T.titleDirect;
+    document.title = title;
+    setText('title', title);
+    setText('message-heading', T.messageHeading);
+    setText('help-link', T.help);
+    setText('retry', fallback ? T.retry : T.refresh);
+    const lead = $('lead');
+    if (!fallback) {
+      lead.hidden = true;
+      return;
+    }
+    const [kind, value] = fallback.split(':');
+    let reason = T.network;
+    if (kind === 'timeout') reason = fill(T.timeout, { seconds: value });
+    if (kind === 'status') reason = fill(T.status, { status: value });
+    lead.textContent = `${reason} ${T.later}`;
+  }
+
+  // Milliseconds of `expires`, null when the message has none, NaN when it is unreadable.
+  function expiresAt(message) {
+    if (message.expires === undefined || message.expires === null) return null;
+    return typeof message.expires === 'string' ? Date.parse(message.expires) : NaN;
+  }
+
+  // A message is shown only while its `expires` (if any) is ahead by this browser's clock.
+  function showable(message, now) {
+    if (!message || typeof message !== 'object') return false;
+    if (typeof message.userMessage !== 'string' || message.userMessage === '') return false;
+    const expires = expiresAt(message);
+    if (Number.isNaN(expires)) return false;
+    return expires === null || expires > now;
+  }
+
+  function helpHref(value) {
+    if (typeof value !== 'string' || value === '') return null;
+    try {
+      const url = new URL(value);
+      return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function hideMessage() {
+    $('message').hidden = true;
+    setText('message-text', '');
+  }
+
+  // Shows `message`; `fetchedAt` (ISO time) marks one that came from the cache.
+  function showMessage(message, fetchedAt) {
+    setText('message-text', message.userMessage);
+    const expires = expiresAt(message);
+    const expiresLine = $('message-expires');
+    expiresLine.hidden = expires === null;
+    if (expires !== null) expiresLine.textContent = fill(T.expires, { time: dateFormat.format(expires) });
+    const fetchedLine = $('message-fetched');
+    const fetched = fetchedAt ? Date.parse(fetchedAt) : NaN;
+    fetchedLine.hidden = Number.isNaN(fetched);
+    if (!Number.isNaN(fetched)) fetchedLine.textContent = fill(T.fetched, { time: dateFormat.format(fetched) });
+    $('message').classList.toggle('cached', !Number.isNaN(fetched));
+    const href = helpHref(message.helpUrl);
+    $('message-help').hidden = href === null;
+    if (href !== null) $('help-link').href = href;
+    $('message').hidden = false;
+    if (expires !== null) {
+      // Checked every second rather than with one long timer, so that a computer waking
+      // from sleep hides a message that expired meanwhile at once.
+      const timer = setInterval(() => {
+        if (Date.now() >= expires) {
+          clearInterval(timer);
+          hideMessage();
+          setStatus(T.expired);
+          setState('expired');
+        }
+      }, 1000);
+    }
+  }
+
+  async function fetchLive() {
+    const url = new URL(serviceUrl);
+    url.searchParams.set('lang', primary);
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), MESSAGE_TIMEOUT_MS);
+    try {
+      const response = await fetch(url, {
+        signal: abort.signal,
+        cache: 'no-store',
+        credentials: 'omit',
+        mode: 'cors',
+        headers: { Accept: 'application/json' },
+      });
+      if (!response.ok) throw new Error(`message service answered ${response.status}`);
+      const body = await response.json();
+      if (!body || typeof body !== 'object' || typeof body.userMessage !== 'string') {
+        throw new Error('message service answered without a userMessage');
+      }
+      return body;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function remember(message) {
+    if (!('caches' in self)) return;
+    const cache = await caches.open(LAST_MESSAGE_CACHE);
+    const record = { message, fetchedAt: new Date().toISOString(), source: serviceUrl.href };
+    await cache.put(lastMessageKey, new Response(JSON.stringify(record), {
+      headers: { 'Content-Type': 'application/json' },
+    }));
+  }
+
+  async function recall() {
+    if (!('caches' in self)) return null;
+    const cache = await caches.open(LAST_MESSAGE_CACHE);
+    const response = await cache.match(lastMessageKey);
+    if (!response) return null;
+    const record = await response.json();
+    return record && typeof record === 'object' && typeof record.fetchedAt === 'string' ? record : null;
+  }
+
+  async function main() {
+    staticTexts();
+    $('retry').addEventListener('click', () => window.location.reload());
+    setStatus(T.checking);
+    setState('checking');
+    let live = null;
+    try {
+      live = await fetchLive();
+    } catch (_) {
+      live = null;
+    }
+    if (live) {
+      await remember(live).catch(() => {});
+      if (showable(live, Date.now())) {
+        showMessage(live, null);
+        setStatus('');
+        setState('live');
+      } else {
+        setStatus(T.noMessage);
+        setState('none');
+      }
+      return;
+    }
+    const record = await recall().catch(() => null);
+    if (record && showable(record.message, Date.now())) {
+      showMessage(record.message, record.fetchedAt);
+      setStatus('');
+      setState('cached');
+    } else {
+      setStatus(T.unreachable);
+      setState('unreachable');
+    }
+  }
+
+  main();
+})();
