@@ -925,6 +925,29 @@ fn systemd_unit_has_the_required_settings_each_explained() {
         "only the capability to bind 443"
     );
     assert_eq!(one("AmbientCapabilities"), "CAP_NET_BIND_SERVICE");
+    // The rest of the hardening, each checked against what v8help does (a strace of a
+    // serving, reloading, stopping v8help used only @system-service calls, AF_INET
+    // sockets, no W+X memory, and /proc/self plus cgroup files under /sys).
+    for (key, want) in [
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("PrivateDevices", "yes"),
+        ("ProtectKernelTunables", "yes"),
+        ("ProtectKernelModules", "yes"),
+        ("ProtectControlGroups", "yes"),
+        ("RestrictNamespaces", "yes"),
+        ("RestrictSUIDSGID", "yes"),
+        ("MemoryDenyWriteExecute", "yes"),
+        ("LockPersonality", "yes"),
+        ("SystemCallArchitectures", "native"),
+        ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
+    ] {
+        assert_eq!(one(key), want, "[Service] {key}=");
+    }
+    assert!(
+        unit_values(&entries, "SystemCallFilter").contains(&"@system-service".to_string()),
+        "SystemCallFilter=@system-service (an allow-list, not only deny-lists)"
+    );
     assert!(one("ExecStart").ends_with(" serve"), "ExecStart runs `v8help serve`");
     let user = unit_values(&entries, "User");
     let dynamic = unit_values(&entries, "DynamicUser");
