@@ -20,6 +20,7 @@ pub mod atomic;
 pub mod cli;
 pub mod config;
 pub mod document;
+pub mod metrics;
 pub mod server;
 pub mod snapshot;
 pub mod time;

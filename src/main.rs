@@ -7,10 +7,14 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = v8help::cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("V8HELP_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_from_env("V8HELP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        v8help::cli::LogFormat::Text => logs.init(),
+        v8help::cli::LogFormat::Json => logs.json().init(),
+    }
     match v8help::cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -119,7 +119,12 @@ impl LiveMessage {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 if !status.file_missing {
-                    tracing::warn!(path = %self.path.display(), "message file is missing; the last good message stays");
+                    let keeps = if status.loaded_at.is_some() {
+                        "the last good message stays"
+                    } else {
+                        "serving no message until it appears"
+                    };
+                    tracing::warn!(path = %self.path.display(), "message file is missing; {keeps}");
                     status.file_missing = true;
                     *last_seen = None;
                 }
@@ -168,7 +173,12 @@ impl LiveMessage {
 
     fn fail(&self, status: &mut ReloadStatus, problem: String) -> Reload {
         if status.last_error.as_deref() != Some(problem.as_str()) {
-            tracing::error!("{problem}; the last good message stays");
+            let keeps = if status.loaded_at.is_some() {
+                "the last good message stays"
+            } else {
+                "serving no message until it is valid"
+            };
+            tracing::error!("{problem}; {keeps}");
             status.failures += 1;
         }
         status.last_error = Some(problem.clone());
@@ -198,25 +208,14 @@ pub async fn watch(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let changed = Arc::new(Notify::new());
-    let dir = watched_dir(live.path());
-    let (mut watcher, mut poll) = match start_watcher(&dir, changed.clone()) {
-        Ok(w) => (Some(w), recheck),
-        Err(err) => {
-            tracing::error!(
-                dir = %dir.display(),
-                "cannot watch the message directory ({err}); polling every 500 ms instead. \
-                 If inotify limits are reached, raise them: sysctl fs.inotify.max_user_watches=524288 \
-                 fs.inotify.max_user_instances=1024"
-            );
-            (None, Duration::from_millis(500))
-        }
+    let mut watch = DirWatch::start("message", &[live.path()], changed.clone());
+    let poll = match (&watch, recheck.is_zero()) {
+        (Some(_), false) => recheck,
+        (Some(_), true) => Duration::from_secs(5),
+        (None, _) => Duration::from_millis(500),
     };
-    if poll.is_zero() {
-        poll = Duration::from_secs(5);
-    }
     // A save made between the first load and the watch being in place produced no event.
     live.reload(false);
-    let mut target_dir: Option<PathBuf> = None;
     let mut settle_at: Option<tokio::time::Instant> = None;
     tokio::pin!(shutdown);
     let mut next_poll = tokio::time::Instant::now() + poll;
@@ -246,69 +245,113 @@ pub async fn watch(
             Reload::Unchanged => {}
             _ => settle_at = None,
         }
-        if let Some(w) = watcher.as_mut() {
-            follow_symlink_target(w, &dir, live.path(), &mut target_dir);
+        if let Some(w) = watch.as_mut() {
+            w.follow_symlinks();
         }
     }
 }
 
-/// The directory to watch: the file's parent (the current directory for a bare name).
-fn watched_dir(path: &Path) -> PathBuf {
+/// A notify watcher on the directories of some files, and on the directories their symlinks
+/// point into (re-pointed by [`DirWatch::follow_symlinks`] when a link changes). It only
+/// forwards: every change event notifies `changed`; the owner decides what to re-read.
+pub struct DirWatch {
+    watcher: notify::RecommendedWatcher,
+    files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+    targets: Vec<PathBuf>,
+}
+
+impl DirWatch {
+    /// Starts watching; on failure (inotify limits) logs why with the fix and returns `None`,
+    /// so that the caller falls back to polling. `what` names the files in the log.
+    pub fn start(what: &str, files: &[&Path], changed: Arc<Notify>) -> Option<DirWatch> {
+        let dirs: Vec<PathBuf> = files.iter().map(|f| parent_dir(f)).collect();
+        match DirWatch::try_start(files, &dirs, changed) {
+            Ok(mut w) => {
+                w.follow_symlinks();
+                Some(w)
+            }
+            Err(err) => {
+                tracing::error!(
+                    "cannot watch the {what} directory ({err}); polling instead. If inotify limits are reached,                      raise them: sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=1024"
+                );
+                None
+            }
+        }
+    }
+
+    fn try_start(files: &[&Path], dirs: &[PathBuf], changed: Arc<Notify>) -> notify::Result<DirWatch> {
+        // Every change in the watched directories counts (the files themselves, ConfigMap
+        // `..data` swaps, symlink targets, rescans after an overflow); an unrelated one costs
+        // a read of a small file whose unchanged bytes are then skipped. Reads (ours
+        // included) are not changes: forwarding them would make every reload trigger the next.
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            use notify::event::{AccessKind, AccessMode, EventKind};
+            let is_change = match &event {
+                Ok(e) => match e.kind {
+                    EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+                    EventKind::Access(_) => e.need_rescan(),
+                    _ => true,
+                },
+                Err(_) => true,
+            };
+            if is_change {
+                changed.notify_one();
+            }
+        })?;
+        let mut watched = Vec::new();
+        for dir in dirs {
+            if !watched.contains(dir) {
+                watcher.watch(dir, RecursiveMode::NonRecursive)?;
+                watched.push(dir.clone());
+            }
+        }
+        Ok(DirWatch {
+            watcher,
+            files: files.iter().map(|f| f.to_path_buf()).collect(),
+            dirs: watched,
+            targets: Vec::new(),
+        })
+    }
+
+    /// When a file is a symlink into another directory, watches that directory too, so that
+    /// saves to the target are seen; drops watches of directories no link points into now.
+    pub fn follow_symlinks(&mut self) {
+        let main: Vec<PathBuf> = self.dirs.iter().filter_map(|d| std::fs::canonicalize(d).ok()).collect();
+        let mut wanted: Vec<PathBuf> = Vec::new();
+        for file in &self.files {
+            if let Some(dir) = std::fs::canonicalize(file)
+                .ok()
+                .and_then(|t| t.parent().map(Path::to_path_buf))
+                && !main.contains(&dir)
+                && !wanted.contains(&dir)
+            {
+                wanted.push(dir);
+            }
+        }
+        for old in self.targets.iter().filter(|t| !wanted.contains(t)) {
+            let _ = self.watcher.unwatch(old);
+        }
+        let mut now = Vec::new();
+        for dir in wanted {
+            if self.targets.contains(&dir) {
+                now.push(dir);
+                continue;
+            }
+            match self.watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => now.push(dir),
+                Err(err) => tracing::warn!(dir = %dir.display(), "cannot watch a symlink target's directory: {err}"),
+            }
+        }
+        self.targets = now;
+    }
+}
+
+/// The directory to watch for a file: its parent (the current directory for a bare name).
+fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
-    }
-}
-
-fn start_watcher(dir: &Path, changed: Arc<Notify>) -> notify::Result<notify::RecommendedWatcher> {
-    // Only forward: the reload happens in the async task. Every event in the watched
-    // directories counts (the file itself, ConfigMap `..data` swaps, the symlink target's
-    // directory, rescans after an overflow); an unrelated one costs one read of a small file
-    // whose unchanged bytes are then skipped.
-    // Reads (ours included) are not changes: forwarding them would make every reload
-    // trigger the next one.
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        use notify::event::{AccessKind, AccessMode, EventKind};
-        let is_change = match &event {
-            Ok(e) => match e.kind {
-                EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-                EventKind::Access(_) => e.need_rescan(),
-                _ => true,
-            },
-            Err(_) => true,
-        };
-        if is_change {
-            changed.notify_one();
-        }
-    })?;
-    watcher.watch(dir, RecursiveMode::NonRecursive)?;
-    Ok(watcher)
-}
-
-/// When the message file is a symlink into another directory, watch that directory too, so
-/// that saves to the target are seen; re-point the watch when the link changes.
-fn follow_symlink_target(
-    watcher: &mut notify::RecommendedWatcher,
-    dir: &Path,
-    file: &Path,
-    current: &mut Option<PathBuf>,
-) {
-    let target_dir = std::fs::canonicalize(file)
-        .ok()
-        .and_then(|t| t.parent().map(Path::to_path_buf));
-    let main_dir = std::fs::canonicalize(dir).ok();
-    let wanted = target_dir.filter(|t| Some(t) != main_dir.as_ref());
-    if wanted == *current {
-        return;
-    }
-    if let Some(old) = current.take() {
-        let _ = watcher.unwatch(&old);
-    }
-    if let Some(new) = wanted {
-        match watcher.watch(&new, RecursiveMode::NonRecursive) {
-            Ok(()) => *current = Some(new),
-            Err(err) => tracing::warn!(dir = %new.display(), "cannot watch the symlink target's directory: {err}"),
-        }
     }
 }
 

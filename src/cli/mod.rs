@@ -22,8 +22,18 @@ use crate::server::Server;
     about = "Startup-error help service and base-list tools for 1C:Enterprise-style clients"
 )]
 pub struct Cli {
+    /// Log lines as human-readable text or as one JSON object per line (for log collectors).
+    #[arg(long, global = true, env = "V8HELP_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// One sub-command of `v8help`.

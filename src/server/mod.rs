@@ -24,9 +24,10 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServeConfig;
+use crate::metrics::Handshake;
 use crate::watch::{self, LiveMessage};
 pub use routes::App;
-use tls::{Identity, TlsError};
+use tls::{Certificate, TlsError};
 
 /// Pending connections the kernel queues per listener: enough for thousands of thin clients
 /// failing at the same second (Linux caps it at `net.core.somaxconn`, 4096 by default).
@@ -51,6 +52,7 @@ pub struct Server {
     /// The same for plain HTTP, when configured.
     http: Vec<std::net::TcpListener>,
     acceptor: TlsAcceptor,
+    certificate: Arc<Certificate>,
     /// SHA-256 of the certificate when it is the in-memory self-signed one.
     pub self_signed_fingerprint: Option<String>,
 }
@@ -59,12 +61,9 @@ impl Server {
     /// Binds the listeners, loads the certificate and key (or makes the self-signed one)
     /// and loads the message file (whose absence or errors are logged, not fatal).
     pub fn bind(config: ServeConfig) -> Result<Server, ServeError> {
-        let (identity, files) = match &config.tls_files {
-            Some((cert, key)) => (Identity::from_files(cert, key)?, Some((cert.as_path(), key.as_path()))),
-            None => (Identity::self_signed()?, None),
-        };
-        let self_signed_fingerprint = files.is_none().then(|| identity.fingerprint());
-        let acceptor = TlsAcceptor::from(tls::server_config(identity, files)?);
+        let certificate = Certificate::load(config.tls_files.clone())?;
+        let self_signed_fingerprint = certificate.is_self_signed().then(|| certificate.fingerprint());
+        let acceptor = TlsAcceptor::from(tls::server_config(certificate.clone())?);
         let https = listen_per_worker(config.listen, config.workers)?;
         let http = match config.http_listen {
             Some(addr) => listen_per_worker(addr, config.workers)?,
@@ -76,6 +75,7 @@ impl Server {
             https,
             http,
             acceptor,
+            certificate,
             self_signed_fingerprint,
         })
     }
@@ -108,20 +108,44 @@ impl Server {
             https,
             mut http,
             acceptor,
+            certificate,
             ..
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let watcher_stop = {
-            let mut rx = stop_rx.clone();
-            async move {
-                let _ = rx.changed().await;
-            }
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.changed().await;
         };
+        // SIGHUP re-reads both the message and the certificate.
+        let (reload_message, reload_certificate) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        {
+            let (m, c, stop) = (
+                reload_message.clone(),
+                reload_certificate.clone(),
+                stopped(stop_rx.clone()),
+            );
+            tokio::spawn(async move {
+                tokio::pin!(stop);
+                loop {
+                    tokio::select! {
+                        _ = reload.notified() => { m.notify_one(); c.notify_one(); }
+                        _ = &mut stop => return,
+                    }
+                }
+            });
+        }
+        let recheck = app.config.recheck_interval;
         tokio::spawn(watch::watch(
             app.live.clone(),
-            app.config.recheck_interval,
-            reload,
-            watcher_stop,
+            recheck,
+            reload_message,
+            stopped(stop_rx.clone()),
+        ));
+        tokio::spawn(tls::watch_certificate(
+            certificate,
+            app.metrics.clone(),
+            reload_certificate,
+            recheck,
+            stopped(stop_rx.clone()),
         ));
 
         let builders = Arc::new(Builders::new(&app.config));
@@ -219,6 +243,7 @@ impl Worker {
             };
             let _ = stream.set_nodelay(true);
             let watcher = graceful.watcher();
+            let open = app.metrics.connection();
             let app = app.clone();
             let builders = builders.clone();
             let acceptor = acceptor.clone();
@@ -230,6 +255,7 @@ impl Worker {
                     let conn = builders.plain.serve_connection(TokioIo::new(stream), service);
                     let _ = watcher.watch(conn.into_owned()).await;
                 }
+                drop(open);
                 drop(permit);
             });
         }
@@ -285,14 +311,19 @@ async fn serve_tls(
         Ok(Ok(stream)) => stream,
         Ok(Err(err)) => {
             tracing::debug!("TLS handshake failed: {err}");
+            app.metrics.handshake_failed(false);
             return;
         }
         Err(_) => {
             tracing::debug!("TLS handshake timed out");
+            app.metrics.handshake_failed(true);
             return;
         }
     };
-    tracing::debug!(kind = ?stream.get_ref().1.handshake_kind(), "TLS handshake");
+    app.metrics.handshake(match stream.get_ref().1.handshake_kind() {
+        Some(rustls::HandshakeKind::Resumed) => Handshake::Resumed,
+        _ => Handshake::Full,
+    });
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let builder = if h2 { &builders.h2 } else { &builders.h1 };
     let service = service_fn(move |req| routes::handle(req, app.clone(), true));

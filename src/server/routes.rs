@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as _, Incoming};
 
 use crate::config::ServeConfig;
+use crate::metrics::{self, Metrics, Route};
 use crate::watch::LiveMessage;
 
 /// Largest accepted POST body (the client's error details), in bytes.
@@ -35,6 +36,7 @@ const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 pub struct App {
     pub live: Arc<LiveMessage>,
     pub config: ServeConfig,
+    pub metrics: Arc<Metrics>,
     cors_origin: HeaderValue,
     /// `max-age=0` … `max-age=<cap>`, rendered once.
     cache_control: Vec<HeaderValue>,
@@ -51,6 +53,7 @@ impl App {
         Arc::new(App {
             live,
             config,
+            metrics: Arc::new(Metrics::default()),
             cors_origin,
             cache_control,
         })
@@ -69,7 +72,8 @@ pub async fn handle(req: Request<Incoming>, app: Arc<App>, tls: bool) -> Result<
         .access_log
         .then(|| (std::time::Instant::now(), req.uri().path().to_string()));
     let method = req.method().clone();
-    let mut response = route(req, &app).await;
+    let (route, mut response) = route(req, &app).await;
+    app.metrics.request(route, response.status().as_u16());
     if method == Method::HEAD {
         // Same headers as GET, no body (HTTP/2 would reject DATA frames on a HEAD stream).
         let length = response.body().size_hint().exact().unwrap_or(0);
@@ -96,21 +100,47 @@ pub async fn handle(req: Request<Incoming>, app: Arc<App>, tls: bool) -> Result<
     Ok(response)
 }
 
-async fn route(req: Request<Incoming>, app: &App) -> Response<Body> {
+async fn route(req: Request<Incoming>, app: &App) -> (Route, Response<Body>) {
     match req.uri().path() {
-        "/" | "/message.json" => match *req.method() {
-            Method::GET | Method::HEAD => message(req.headers(), req.uri().query(), app),
-            Method::POST => post_message(req, app).await,
-            Method::OPTIONS => preflight(app, MESSAGE_ALLOW),
-            _ => not_allowed(MESSAGE_ALLOW),
+        "/" | "/message.json" => (
+            Route::Message,
+            match *req.method() {
+                Method::GET | Method::HEAD => message(req.headers(), req.uri().query(), app),
+                Method::POST => post_message(req, app).await,
+                Method::OPTIONS => preflight(app, MESSAGE_ALLOW),
+                _ => not_allowed(MESSAGE_ALLOW),
+            },
+        ),
+        "/healthz" => (
+            Route::Healthz,
+            match *req.method() {
+                Method::GET | Method::HEAD => healthz(app),
+                Method::OPTIONS => preflight(app, READ_ALLOW),
+                _ => not_allowed(READ_ALLOW),
+            },
+        ),
+        "/metrics" => (
+            Route::Metrics,
+            match *req.method() {
+                Method::GET | Method::HEAD => metrics_text(app),
+                _ => not_allowed(READ_ALLOW),
+            },
+        ),
+        path => match super::web::route(req.method(), path, &app.config) {
+            Some(response) => (Route::Web, response),
+            None => (Route::Unknown, not_found(path)),
         },
-        "/healthz" => match *req.method() {
-            Method::GET | Method::HEAD => healthz(app),
-            Method::OPTIONS => preflight(app, READ_ALLOW),
-            _ => not_allowed(READ_ALLOW),
-        },
-        path => super::web::route(req.method(), path, &app.config).unwrap_or_else(|| not_found(path)),
     }
+}
+
+fn metrics_text(app: &App) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(metrics::render(&app.metrics, &app.live))));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
+    r
 }
 
 /// The message, or 304 when the client already has these bytes.

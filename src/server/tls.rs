@@ -1,13 +1,22 @@
-//! TLS for the HTTPS listener: the certificate and key from PEM files, or an in-memory
-//! self-signed certificate for localhost when none is given.
+//! TLS for the HTTPS listener: the certificate and key from PEM files (reloaded when they
+//! change), or an in-memory self-signed certificate for localhost when none is given.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use crate::metrics::Metrics;
+use crate::watch::{DirWatch, SETTLE_DELAY};
 
 /// Why TLS cannot be set up; each names the file involved.
 #[derive(Debug, thiserror::Error)]
@@ -22,51 +31,179 @@ pub enum TlsError {
     Setup(String),
 }
 
-/// A certificate chain and its key, ready for rustls.
-pub struct Identity {
-    pub chain: Vec<CertificateDer<'static>>,
-    pub key: PrivateKeyDer<'static>,
+/// The certificate being served. It can be replaced while the service runs (certbot-style
+/// renewals): new handshakes get the new pair, open connections keep theirs, and a pair
+/// that does not load or does not match is refused while the old one keeps serving.
+#[derive(Debug)]
+pub struct Certificate {
+    current: ArcSwap<CertifiedKey>,
+    /// Certificate and key files; `None` for the in-memory self-signed certificate.
+    files: Option<(PathBuf, PathBuf)>,
+    provider: Arc<CryptoProvider>,
+    /// The bytes of both files as last loaded, to skip an unchanged pair.
+    loaded: Mutex<(Vec<u8>, Vec<u8>)>,
 }
 
-impl Identity {
-    /// Reads a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1).
-    pub fn from_files(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
-        let cert_err = |message: String| TlsError::Cert {
-            path: cert.to_path_buf(),
-            message,
+impl Certificate {
+    /// Loads the pair from `files`, or makes a self-signed certificate for `localhost` and
+    /// `127.0.0.1` (ECDSA P-256, the cheapest signature for a full handshake), kept only in
+    /// memory.
+    pub fn load(files: Option<(PathBuf, PathBuf)>) -> Result<Arc<Certificate>, TlsError> {
+        let provider = Arc::new(provider());
+        let (key, loaded) = match &files {
+            Some((cert, key)) => {
+                let bytes = read_pair(cert, key)?;
+                (certified_key(&bytes, cert, key, &provider)?, bytes)
+            }
+            None => (self_signed(&provider)?, (Vec::new(), Vec::new())),
         };
-        let chain = CertificateDer::pem_file_iter(cert)
-            .map_err(|e| cert_err(pem_problem(e)))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| cert_err(pem_problem(e)))?;
-        if chain.is_empty() {
-            return Err(cert_err("no CERTIFICATE block in the file".into()));
-        }
-        let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key {
-            path: key.to_path_buf(),
-            message: pem_problem(e),
-        })?;
-        Ok(Identity { chain, key: key_der })
+        Ok(Arc::new(Certificate {
+            current: ArcSwap::from_pointee(key),
+            files,
+            provider,
+            loaded: Mutex::new(loaded),
+        }))
     }
 
-    /// A fresh self-signed certificate for `localhost` and `127.0.0.1` (ECDSA P-256: the
-    /// cheapest signature for a full handshake), kept only in memory.
-    pub fn self_signed() -> Result<Identity, TlsError> {
-        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let certified = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Setup(e.to_string()))?;
-        let key = PrivateKeyDer::try_from(certified.signing_key.serialize_der())
-            .map_err(|e| TlsError::Setup(e.to_string()))?;
-        Ok(Identity {
-            chain: vec![certified.cert.der().clone()],
-            key,
-        })
+    /// Whether this is the in-memory self-signed certificate.
+    pub fn is_self_signed(&self) -> bool {
+        self.files.is_none()
     }
 
-    /// SHA-256 fingerprint of the leaf certificate, as `AB:CD:…`, for pinning or for a
-    /// browser's certificate dialog.
+    /// SHA-256 fingerprint of the leaf certificate being served, as `AB:CD:…`.
     pub fn fingerprint(&self) -> String {
-        let digest = Sha256::digest(self.chain[0].as_ref());
+        let current = self.current.load();
+        let digest = Sha256::digest(current.cert.first().map_or(&[][..], |c| c.as_ref()));
         digest.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    }
+
+    /// Re-reads the files. `Ok(true)`: a new pair is being served; `Ok(false)`: nothing
+    /// changed (or there are no files); `Err`: the new pair was refused and the old one stays.
+    pub fn reload(&self) -> Result<bool, TlsError> {
+        let Some((cert, key)) = &self.files else {
+            return Ok(false);
+        };
+        let bytes = read_pair(cert, key)?;
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if *loaded == bytes {
+            return Ok(false);
+        }
+        let new = certified_key(&bytes, cert, key, &self.provider)?;
+        self.current.store(Arc::new(new));
+        *loaded = bytes;
+        Ok(true)
+    }
+}
+
+impl ResolvesServerCert for Certificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+fn read_pair(cert: &Path, key: &Path) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
+    let c = std::fs::read(cert).map_err(|e| TlsError::Cert {
+        path: cert.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let k = std::fs::read(key).map_err(|e| TlsError::Key {
+        path: key.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok((c, k))
+}
+
+/// Parses a PEM chain and a PEM key (PKCS#8, PKCS#1 or SEC1) and checks that they belong
+/// together.
+fn certified_key(
+    (cert_pem, key_pem): &(Vec<u8>, Vec<u8>),
+    cert: &Path,
+    key: &Path,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
+    let cert_err = |message: String| TlsError::Cert {
+        path: cert.to_path_buf(),
+        message,
+    };
+    let key_err = |message: String| TlsError::Key {
+        path: key.to_path_buf(),
+        message,
+    };
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| cert_err(pem_problem(e)))?;
+    if chain.is_empty() {
+        return Err(cert_err("no CERTIFICATE block in the file".into()));
+    }
+    let key_der = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| key_err(pem_problem(e)))?;
+    let signing = provider
+        .key_provider
+        .load_private_key(key_der)
+        .map_err(|e| key_err(e.to_string()))?;
+    let certified = CertifiedKey::new(chain, signing);
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(certified),
+        Err(rustls::Error::InconsistentKeys(_)) => Err(TlsError::Mismatch {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        }),
+        Err(e) => Err(cert_err(e.to_string())),
+    }
+}
+
+fn self_signed(provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let made = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Setup(e.to_string()))?;
+    let key = PrivateKeyDer::try_from(made.signing_key.serialize_der()).map_err(|e| TlsError::Setup(e.to_string()))?;
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    Ok(CertifiedKey::new(vec![made.cert.der().clone()], signing))
+}
+
+/// Keeps the served certificate in step with its files until `shutdown`: on a change in
+/// their directories (after [`SETTLE_DELAY`], so that a renewal replacing both files lands
+/// whole), on `force` (SIGHUP), and every `recheck`.
+pub async fn watch_certificate(
+    cert: Arc<Certificate>,
+    metrics: Arc<Metrics>,
+    force: Arc<Notify>,
+    recheck: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let Some((cert_path, key_path)) = cert.files.clone() else {
+        return;
+    };
+    let changed = Arc::new(Notify::new());
+    let mut watch = DirWatch::start("certificate", &[&cert_path, &key_path], changed.clone());
+    let poll = if watch.is_some() {
+        recheck
+    } else {
+        Duration::from_millis(500)
+    };
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = changed.notified() => tokio::time::sleep(SETTLE_DELAY).await,
+            _ = force.notified() => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
+        match cert.reload() {
+            Ok(true) => {
+                metrics.certificate_reload(true);
+                tracing::info!(cert = %cert_path.display(), fingerprint = %cert.fingerprint(), "certificate reloaded");
+            }
+            Ok(false) => {}
+            Err(err) => {
+                metrics.certificate_reload(false);
+                tracing::error!("{err}; the previous certificate keeps serving");
+            }
+        }
+        if let Some(w) = watch.as_mut() {
+            w.follow_symlinks();
+        }
     }
 }
 
@@ -97,21 +234,14 @@ fn pem_problem(e: rustls::pki_types::pem::Error) -> String {
     }
 }
 
-/// The rustls server configuration: HTTP/2 and HTTP/1.1 by ALPN, a session cache and
-/// stateless tickets for resumption. `files` only names the files in the mismatch error.
-pub fn server_config(identity: Identity, files: Option<(&Path, &Path)>) -> Result<Arc<ServerConfig>, TlsError> {
-    let mut config = ServerConfig::builder_with_provider(Arc::new(provider()))
+/// The rustls server configuration: HTTP/2 and HTTP/1.1 by ALPN, the certificate from
+/// `cert` (replaceable), a session cache and stateless tickets for resumption.
+pub fn server_config(cert: Arc<Certificate>) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(cert.provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Setup(e.to_string()))?
         .with_no_client_auth()
-        .with_single_cert(identity.chain, identity.key)
-        .map_err(|e| match (e, files) {
-            (rustls::Error::InconsistentKeys(_), Some((cert, key))) => TlsError::Mismatch {
-                cert: cert.to_path_buf(),
-                key: key.to_path_buf(),
-            },
-            (e, _) => TlsError::Setup(e.to_string()),
-        })?;
+        .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     // Our order, not the client's: OpenSSL clients list AES-256-GCM-SHA384 first, whose
     // SHA-384 key schedule costs more per handshake than SHA-256 (which has CPU support).

@@ -23,12 +23,14 @@ use v8help::config::ServeConfig;
 use v8help::server::Server;
 use v8help::time::Zone;
 
-/// A CA and a server certificate for 127.0.0.1 and localhost, as PEM files.
+/// A CA and a server certificate for 127.0.0.1 and localhost, as PEM files; more
+/// certificates from the same CA on request.
 pub struct Pki {
     pub dir: TempDir,
     pub ca: CertificateDer<'static>,
     pub cert_path: PathBuf,
     pub key_path: PathBuf,
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
 }
 
 impl Pki {
@@ -39,22 +41,30 @@ impl Pki {
         ca_params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "v8help test CA");
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap()).unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .unwrap()
-            .signed_by(&leaf_key, &ca)
-            .unwrap();
+        let issuer = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap()).unwrap();
         let cert_path = dir.path().join("cert.pem");
         let key_path = dir.path().join("key.pem");
-        std::fs::write(&cert_path, leaf.pem()).unwrap();
-        std::fs::write(&key_path, leaf_key.serialize_pem()).unwrap();
-        Pki {
-            ca: ca.der().clone(),
+        let pki = Pki {
+            ca: issuer.der().clone(),
             dir,
             cert_path,
             key_path,
-        }
+            issuer,
+        };
+        let (cert, key) = pki.issue();
+        std::fs::write(&pki.cert_path, cert).unwrap();
+        std::fs::write(&pki.key_path, key).unwrap();
+        pki
+    }
+
+    /// A new server certificate (PEM) and its key (PEM) for 127.0.0.1 and localhost.
+    pub fn issue(&self) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &self.issuer)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
     }
 }
 

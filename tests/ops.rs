@@ -1,0 +1,244 @@
+//! What an operator relies on: `/metrics` after real traffic, certificate renewal without a
+//! restart, and JSON logs.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
+
+const DOC: &str = r#"{"userMessage":"Работы до 14:00","expires":"2099-01-01T14:00:00Z"}"#;
+
+/// The value of a metric line `name{labels} value` (or `name value`).
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_handshakes_connections_and_message_state() {
+    let server = TestServer::start(Some(DOC), |_| {}).await;
+    for _ in 0..3 {
+        assert_eq!(server.get("/", &[]).await.status, 200);
+    }
+    let etag = server
+        .get("/message.json", &[])
+        .await
+        .header("etag")
+        .unwrap()
+        .to_string();
+    assert_eq!(server.get("/", &[("if-none-match", &etag)]).await.status, 304);
+    assert_eq!(server.get("/missing", &[]).await.status, 404);
+    assert_eq!(server.send("DELETE", "/", &[], Bytes::new(), false).await.status, 405);
+    // A client that is not speaking TLS at all.
+    let mut plain = tokio::net::TcpStream::connect(server.https).await.unwrap();
+    plain.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    drop(plain);
+    save_and_wait_invalid(&server).await;
+
+    let m = wait_for(Duration::from_secs(5), "the failed handshake in /metrics", || async {
+        let r = server.get("/metrics", &[]).await;
+        let text = r.text().to_string();
+        (metric(&text, "v8help_tls_handshake_failures_total{reason=\"error\"}") == Some(1.0)).then_some((r, text))
+    })
+    .await;
+    let (r, text) = m;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    assert_eq!(
+        metric(&text, "v8help_requests_total{route=\"message\",status=\"200\"}"),
+        Some(4.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "v8help_requests_total{route=\"message\",status=\"304\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "v8help_requests_total{route=\"message\",status=\"405\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "v8help_requests_total{route=\"unknown\",status=\"404\"}"),
+        Some(1.0)
+    );
+    assert!(
+        metric(&text, "v8help_tls_handshakes_total{kind=\"full\"}").unwrap() >= 7.0,
+        "{text}"
+    );
+    // This scrape's own connection is open.
+    assert!(metric(&text, "v8help_open_connections").unwrap() >= 1.0);
+    assert_eq!(metric(&text, "v8help_reloads_total"), Some(1.0));
+    assert_eq!(metric(&text, "v8help_reload_failures_total"), Some(1.0));
+    assert_eq!(metric(&text, "v8help_message_state{state=\"active\"}"), Some(1.0));
+    assert_eq!(metric(&text, "v8help_message_state{state=\"expired\"}"), Some(0.0));
+    let until = metric(&text, "v8help_message_seconds_until_expiry").unwrap();
+    let expected = (chrono::DateTime::parse_from_rfc3339("2099-01-01T14:00:00Z")
+        .unwrap()
+        .timestamp()
+        - chrono::Utc::now().timestamp()) as f64;
+    assert!((until - expected).abs() < 60.0, "{until} vs {expected}");
+    assert!(text.trim_end().ends_with("# EOF"));
+}
+
+/// Makes one refused reload, so that the failure counter has something to count.
+async fn save_and_wait_invalid(server: &TestServer) {
+    std::fs::write(&server.message, "{ not json").unwrap();
+    wait_for(Duration::from_secs(5), "the refused reload", || async {
+        server.get("/healthz", &[]).await.json()["last_reload_error"]
+            .as_str()
+            .map(|_| ())
+    })
+    .await;
+}
+
+/// The leaf certificate a new handshake gets.
+async fn served_certificate(server: &TestServer) -> Vec<u8> {
+    let tls = tls_connect(server.https, &server.pki.ca, false).await;
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+fn pem_der(pem: &str) -> Vec<u8> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().to_vec()
+}
+
+/// Replaces a file the way certbot and most tools do: write beside it, rename over it.
+fn replace(path: &std::path::Path, content: &str) {
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, content).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_served_to_new_handshakes_and_open_connections_keep_working() {
+    let server = TestServer::start(Some(DOC), |_| {}).await;
+    let first = served_certificate(&server).await;
+
+    // A connection opened before the renewal.
+    let io = TokioIo::new(tls_connect(server.https, &server.pki.ca, false).await);
+    let (mut open, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    tokio::spawn(conn);
+    let get = || {
+        http::Request::get("/")
+            .header("host", "127.0.0.1")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    assert_eq!(open.send_request(get()).await.unwrap().status(), 200);
+
+    let (cert, key) = server.pki.issue();
+    replace(&server.pki.key_path, &key);
+    replace(&server.pki.cert_path, &cert);
+    let renewed = pem_der(&cert);
+    assert_ne!(renewed, first);
+    wait_for(
+        Duration::from_secs(10),
+        "new handshakes to get the renewed certificate",
+        || async { (served_certificate(&server).await == renewed).then_some(()) },
+    )
+    .await;
+
+    // The old connection was not dropped.
+    open.ready().await.unwrap();
+    let r = open.send_request(get()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!r.into_body().collect().await.unwrap().to_bytes().is_empty());
+
+    let text = server.get("/metrics", &[]).await.text().to_string();
+    assert_eq!(metric(&text, "v8help_certificate_reloads_total"), Some(1.0), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_certificate_pair_is_refused_and_the_old_one_keeps_serving() {
+    let server = TestServer::start(Some(DOC), |_| {}).await;
+    let first = served_certificate(&server).await;
+    // A new certificate with somebody else's key.
+    let (cert, _) = server.pki.issue();
+    let (_, other_key) = server.pki.issue();
+    replace(&server.pki.cert_path, &cert);
+    replace(&server.pki.key_path, &other_key);
+    wait_for(Duration::from_secs(10), "the refused reload in /metrics", || async {
+        let text = server.get("/metrics", &[]).await.text().to_string();
+        (metric(&text, "v8help_certificate_reload_failures_total") >= Some(1.0)).then_some(())
+    })
+    .await;
+    assert_eq!(served_certificate(&server).await, first);
+    // Garbage instead of a certificate: refused too.
+    replace(&server.pki.cert_path, "not a certificate");
+    wait_for(Duration::from_secs(10), "a second refused reload", || async {
+        let text = server.get("/metrics", &[]).await.text().to_string();
+        (metric(&text, "v8help_certificate_reload_failures_total") >= Some(2.0)).then_some(())
+    })
+    .await;
+    assert_eq!(served_certificate(&server).await, first);
+    assert_eq!(server.get("/", &[]).await.status, 200);
+    // Then a good pair is picked up.
+    let (cert, key) = server.pki.issue();
+    replace(&server.pki.key_path, &key);
+    replace(&server.pki.cert_path, &cert);
+    let renewed = pem_der(&cert);
+    wait_for(Duration::from_secs(10), "the good pair to be served", || async {
+        (served_certificate(&server).await == renewed).then_some(())
+    })
+    .await;
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = dir.path().join("message.json");
+    std::fs::write(&message, "{ broken").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_v8help"))
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tz",
+            "UTC",
+            "--message",
+        ])
+        .arg(&message)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::{BufRead, BufReader};
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.contains("listening on");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let records: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let error = records
+        .iter()
+        .find(|r| r["level"] == "ERROR")
+        .expect("the invalid file is logged as an error");
+    let text = error["fields"]["message"].as_str().unwrap();
+    assert!(text.contains("line 1, column 3"), "{text}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["fields"]["message"].as_str().unwrap_or("").contains("listening on"))
+    );
+}
