@@ -424,3 +424,62 @@ async fn the_connection_limit_queues_clients_instead_of_failing_them() {
         .unwrap();
     assert_eq!(r.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_file_at_start_serves_no_message_and_reports_why() {
+    let server = TestServer::start(Some("{\"userMessage\": \"x\",}"), |_| {}).await;
+    assert_eq!(server.get("/", &[]).await.text(), r#"{"userMessage":""}"#);
+    let h = server.get("/healthz", &[]).await.json();
+    assert_eq!(h["state"], "none");
+    assert!(
+        h["last_reload_error"]
+            .as_str()
+            .unwrap()
+            .contains("line 1, column 21: trailing comma"),
+        "{h}"
+    );
+    std::fs::write(&server.message, r#"{"userMessage":"valid now"}"#).unwrap();
+    wait_for(Duration::from_secs(10), "the corrected file to be served", || async {
+        (server.get("/", &[]).await.json()["userMessage"] == "valid now").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_headers_are_refused() {
+    let server = TestServer::start(Some(DOC), |_| {}).await;
+    let big = "x".repeat(v8help::server::MAX_HEADER_BYTES + 1024);
+    let mut c = tls_connect(server.https, &server.pki.ca, false).await;
+    c.write_all(format!("GET / HTTP/1.1\r\nhost: 127.0.0.1\r\nx-filler: {big}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut response))
+        .await
+        .expect("closed");
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    // A normal request on another connection is still served.
+    assert_eq!(server.get("/", &[]).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
+    let server = TestServer::start(Some(DOC), |c| c.handshake_timeout = Duration::from_millis(300)).await;
+    let mut silent = tokio::net::TcpStream::connect(server.https).await.unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf))
+        .await
+        .expect("the server hangs up");
+    assert!(
+        matches!(n, Ok(0) | Err(_)),
+        "the server answered a silent client: {n:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let metrics = server.get("/metrics", &[]).await.text().to_string();
+    assert!(
+        metrics.contains("v8help_tls_handshake_failures_total{reason=\"timeout\"} 1"),
+        "{metrics}"
+    );
+}
