@@ -59,6 +59,9 @@ pub struct ReloadStatus {
 struct Record {
     status: ReloadStatus,
     last_seen: Option<Vec<u8>>,
+    /// When the file was first read empty, and which write of it that was: an empty file
+    /// clears the message only once the same empty file has stayed for [`SETTLE_DELAY`].
+    empty_since: Option<(Instant, Stamp)>,
 }
 
 /// What one reload attempt did.
@@ -68,7 +71,7 @@ pub enum Reload {
     Loaded,
     /// The file holds what was already seen: nothing to do.
     Unchanged,
-    /// The file is empty; it is applied only if it is still empty after [`SETTLE_DELAY`]
+    /// The file is empty; it is applied only once it has stayed empty for [`SETTLE_DELAY`]
     /// (an in-place save truncates first), so the caller should re-check then.
     Settling,
     /// The file is missing; the last good message stays.
@@ -88,7 +91,7 @@ impl LiveMessage {
             record: Mutex::new(Record::default()),
         });
         if live.reload(false) == Reload::Settling {
-            live.reload(true);
+            live.reload(true); // at start-up an empty file is taken as it is
         }
         live
     }
@@ -108,15 +111,21 @@ impl LiveMessage {
         self.lock_record().status.clone()
     }
 
-    /// Reads, validates and swaps in the file. `settled` accepts an empty file (only pass it
-    /// once the file has stayed empty for [`SETTLE_DELAY`], or when forced by SIGHUP).
-    pub fn reload(&self, settled: bool) -> Reload {
+    /// Reads, validates and swaps in the file. `force` (SIGHUP, start-up) re-parses an
+    /// unchanged file and takes an empty file at once; otherwise an empty file is applied
+    /// only once it has been read empty, with no other content in between, for
+    /// [`SETTLE_DELAY`].
+    pub fn reload(&self, force: bool) -> Reload {
         let started = Instant::now();
         let mut guard = self.lock_record();
-        let Record { status, last_seen } = &mut *guard;
+        let Record {
+            status,
+            last_seen,
+            empty_since,
+        } = &mut *guard;
         status.checks += 1;
-        let bytes = match read_limited(&self.path) {
-            Ok(bytes) => bytes,
+        let (bytes, stamp) = match read_limited(&self.path) {
+            Ok(read) => read,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 if !status.file_missing {
                     let keeps = if status.loaded_at.is_some() {
@@ -127,6 +136,7 @@ impl LiveMessage {
                     tracing::warn!(path = %self.path.display(), "message file is missing; {keeps}");
                     status.file_missing = true;
                     *last_seen = None;
+                    *empty_since = None;
                 }
                 return Reload::Missing;
             }
@@ -137,11 +147,20 @@ impl LiveMessage {
             }
         };
         status.file_missing = false;
-        if last_seen.as_deref() == Some(&bytes[..]) && !settled {
-            return Reload::Unchanged;
+        if bytes.is_empty() {
+            // The same empty file (no write since) for the whole settle delay.
+            let since = match *empty_since {
+                Some((since, seen)) if seen == stamp => since,
+                _ => empty_since.insert((started, stamp)).0,
+            };
+            if !force && started.duration_since(since) < SETTLE_DELAY {
+                return Reload::Settling;
+            }
+        } else {
+            *empty_since = None;
         }
-        if bytes.is_empty() && !settled {
-            return Reload::Settling;
+        if last_seen.as_deref() == Some(&bytes[..]) && !force {
+            return Reload::Unchanged;
         }
         match Document::parse(&bytes, self.zone) {
             Ok(document) => {
@@ -192,11 +211,32 @@ impl LiveMessage {
 
 /// Reads at most [`MAX_FILE_BYTES`] + 1 bytes, so that a huge file is refused by the parser
 /// without being read whole.
-fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
+fn read_limited(path: &Path) -> std::io::Result<(Vec<u8>, Stamp)> {
     let file = std::fs::File::open(path)?;
+    let stamp = Stamp::of(&file.metadata()?);
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
-    Ok(bytes)
+    Ok((bytes, stamp))
+}
+
+/// Which file, and which write of it: two reads with the same stamp saw no write in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Stamp {
+            modified: meta.modified().ok(),
+            inode,
+        }
+    }
 }
 
 /// Keeps `live` in step with its file until `shutdown` completes. Also reloads at once when
@@ -226,24 +266,21 @@ pub async fn watch(
                 None => std::future::pending().await,
             }
         };
-        let settled = tokio::select! {
+        let force = tokio::select! {
             _ = &mut shutdown => return,
             _ = changed.notified() => false,
-            _ = settle => true,
+            _ = settle => { settle_at = None; false }
             _ = force.notified() => { tracing::info!("SIGHUP: reloading the message file"); true }
             _ = tokio::time::sleep_until(next_poll) => { next_poll = tokio::time::Instant::now() + poll; false }
         };
-        if settled {
-            settle_at = None;
-        }
-        match live.reload(settled) {
+        match live.reload(force) {
             // Possibly caught in the middle of an in-place save: look again shortly, even if
-            // the writer's last event was merged with an earlier one.
-            Reload::Settling => settle_at = Some(tokio::time::Instant::now() + SETTLE_DELAY),
-            Reload::Failed(_) if !settled => settle_at = Some(tokio::time::Instant::now() + SETTLE_DELAY),
-            // Nothing new: a pending re-check stays pending.
-            Reload::Unchanged => {}
-            _ => settle_at = None,
+            // the writer's last event was merged with an earlier one. (A re-check only reads;
+            // an empty file is applied only if it stayed empty all along.)
+            Reload::Settling | Reload::Failed(_) if settle_at.is_none() => {
+                settle_at = Some(tokio::time::Instant::now() + SETTLE_DELAY)
+            }
+            _ => {}
         }
         if let Some(w) = watch.as_mut() {
             w.follow_symlinks();
@@ -281,21 +318,32 @@ impl DirWatch {
     }
 
     fn try_start(files: &[&Path], dirs: &[PathBuf], changed: Arc<Notify>) -> notify::Result<DirWatch> {
-        // Every change in the watched directories counts (the files themselves, ConfigMap
-        // `..data` swaps, symlink targets, rescans after an overflow); an unrelated one costs
-        // a read of a small file whose unchanged bytes are then skipped. Reads (ours
-        // included) are not changes: forwarding them would make every reload trigger the next.
+        // A change counts when it touches one of the files by name, a ConfigMap `..` entry,
+        // anything in a symlink target's directory (whatever the target is called), or when
+        // the OS says events were lost. Writes to other files in the same directory (logs,
+        // editors' swap files) do not make the service re-read. Reads (ours included) are not
+        // changes: forwarding them would make every reload trigger the next.
+        let names: Vec<std::ffi::OsString> = files.iter().filter_map(|f| f.file_name().map(Into::into)).collect();
+        let main_dirs: Vec<PathBuf> = dirs.to_vec();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             use notify::event::{AccessKind, AccessMode, EventKind};
-            let is_change = match &event {
-                Ok(e) => match e.kind {
-                    EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-                    EventKind::Access(_) => e.need_rescan(),
-                    _ => true,
-                },
-                Err(_) => true,
+            let Ok(event) = event else {
+                changed.notify_one();
+                return;
             };
-            if is_change {
+            let is_write = match event.kind {
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+                EventKind::Access(_) => false,
+                _ => true,
+            };
+            let relevant = event.need_rescan()
+                || event.paths.is_empty()
+                || event.paths.iter().any(|p| {
+                    let name = p.file_name().unwrap_or_default();
+                    let in_main_dir = p.parent().is_some_and(|d| main_dirs.iter().any(|m| m == d));
+                    !in_main_dir || names.iter().any(|n| n == name) || name.to_string_lossy().starts_with("..")
+                });
+            if (is_write || event.need_rescan()) && relevant {
                 changed.notify_one();
             }
         })?;
@@ -385,7 +433,15 @@ mod tests {
         std::fs::write(&path, "").unwrap();
         assert_eq!(live.reload(false), Reload::Settling);
         assert_eq!(live.snapshot().document.user_message, "good");
-        assert_eq!(live.reload(true), Reload::Loaded);
+        // Refilled and emptied again: the clock starts over.
+        std::thread::sleep(SETTLE_DELAY);
+        std::fs::write(&path, r#"{"userMessage":"good"}"#).unwrap();
+        assert_eq!(live.reload(false), Reload::Unchanged);
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(live.reload(false), Reload::Settling);
+        assert_eq!(live.snapshot().document.user_message, "good");
+        std::thread::sleep(SETTLE_DELAY);
+        assert_eq!(live.reload(false), Reload::Loaded);
         assert!(live.snapshot().document.is_empty());
     }
 

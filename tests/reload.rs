@@ -312,6 +312,33 @@ async fn reading_the_file_does_not_trigger_another_read() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_to_other_files_in_the_directory_do_not_cause_rereads() {
+    let server = TestServer::start(Some(&doc("steady")), |_| {}).await;
+    let checks = |h: serde_json::Value| h["checks"].as_u64().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = checks(server.get("/healthz", &[]).await.json());
+    let log = server.dir.path().join("service.log");
+    for i in 0..200 {
+        std::fs::write(&log, format!("line {i}\n")).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = checks(server.get("/healthz", &[]).await.json());
+    assert!(
+        after - before <= 1,
+        "{} re-reads for writes to another file",
+        after - before
+    );
+    // The message file itself is still watched.
+    save(
+        &server.message,
+        doc("changed").as_bytes(),
+        Style::InPlace,
+        Duration::ZERO,
+    );
+    wait_served(&server, "changed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_file_keeps_the_message_until_it_reappears() {
     let server = TestServer::start(Some(&doc("kept")), |_| {}).await;
     std::fs::remove_file(&server.message).unwrap();

@@ -258,6 +258,10 @@ impl Worker {
                 drop(open);
                 drop(permit);
             });
+            // One accept, then the connections already in progress get their turn (as nginx
+            // does without multi_accept): in a burst, clients that finished their handshake
+            // are answered before thousands of new handshakes are started.
+            tokio::task::yield_now().await;
         }
         drop(https);
         drop(http);
