@@ -88,7 +88,9 @@ pub fn apply(list: &BaseList<'_>, sets: &[SetKey<'_>]) -> Result<Edited, EditErr
         }
         plan(list, set, &mut splices)?;
     }
-    splices.sort_by_key(|s| s.from);
+    // At one position a value replacement (inside a line) goes before a line insertion
+    // (after it): they meet when the last line has an empty value and no line ending.
+    splices.sort_by_key(|s| (s.from, s.added_line));
 
     let text = list.text();
     let mut bytes =
@@ -274,6 +276,33 @@ mod tests {
         assert_eq!(
             out,
             "[A]\r\nConnect=x\r\nStartupErrorHelpText=t\r\nStartupErrorHelpURL=https://u"
+        );
+    }
+
+    #[test]
+    fn empty_last_value_without_newline_is_replaced_on_its_own_line() {
+        // Found by the property test: the replaced value ended up on the added line.
+        let list = parse(b"[a]\r\nStartupErrorHelpURL=");
+        let (out, changes) = set(
+            &list,
+            &[
+                SetKey {
+                    section: 0,
+                    key: "StartupErrorHelpText",
+                    value: "",
+                },
+                SetKey {
+                    section: 0,
+                    key: "StartupErrorHelpURL",
+                    value: "0",
+                },
+            ],
+        );
+        assert_eq!(out, "[a]\r\nStartupErrorHelpURL=0\r\nStartupErrorHelpText=");
+        let lines: Vec<_> = changes.iter().map(|c| (c.key.as_str(), c.line)).collect();
+        assert_eq!(
+            lines,
+            [("StartupErrorHelpURL", 2), ("StartupErrorHelpText", 3)]
         );
     }
 
