@@ -435,7 +435,7 @@ fn check(args: &CheckArgs, out: &mut String) -> anyhow::Result<u8> {
 /// Whether `entry` is one the user picked with `--only` (by name, ignoring case as the
 /// platform does, or by ID).
 fn selected_by(selector: &str, entry: &Entry<'_>) -> bool {
-    entry.name.to_lowercase() == selector.to_lowercase()
+    v8i::names_equal(entry.name, selector)
         || entry.id.is_some_and(|id| {
             !id.trim().is_empty() && id.trim().eq_ignore_ascii_case(selector.trim())
         })

@@ -56,52 +56,33 @@ impl<'a> Connect<'a> {
     /// Splits a `Connect` value into its fragments. Never fails: an unclosed quote takes the
     /// rest of the string and is reported by [`Connect::unclosed_quote`].
     pub fn parse(raw: &'a str) -> Connect<'a> {
-        let mut params = Vec::new();
-        let mut unclosed_quote = false;
-        let mut rest = raw;
-        loop {
-            rest = rest.trim_start_matches([' ', '\t', ';']);
-            if rest.is_empty() {
-                break;
-            }
-            let stop = rest.find(['=', ';']).unwrap_or(rest.len());
-            let name = rest[..stop].trim_matches([' ', '\t']);
-            if !rest[stop..].starts_with('=') {
-                params.push(ConnectParam {
-                    name,
-                    value: None,
-                    quoted: false,
-                });
-                rest = &rest[stop..];
-                continue;
-            }
-            let after_eq = &rest[stop + 1..];
-            let value_start = after_eq.trim_start_matches([' ', '\t']);
-            if let Some(quoted) = value_start.strip_prefix('"') {
-                let (value, remainder, closed) = read_quoted(quoted);
-                unclosed_quote |= !closed;
-                params.push(ConnectParam {
-                    name,
-                    value: Some(value),
-                    quoted: true,
-                });
-                // Anything between the closing quote and the next `;` is not part of a value.
-                rest = remainder.find(';').map_or("", |i| &remainder[i..]);
-            } else {
-                let end = after_eq.find(';').unwrap_or(after_eq.len());
-                params.push(ConnectParam {
-                    name,
-                    value: Some(Cow::Borrowed(&after_eq[..end])),
-                    quoted: false,
-                });
-                rest = &after_eq[end..];
-            }
-        }
+        let mut fragments = Fragments {
+            rest: raw,
+            unclosed_quote: false,
+        };
+        let params = fragments.by_ref().collect();
         Connect {
             raw,
             params,
-            unclosed_quote,
+            unclosed_quote: fragments.unclosed_quote,
         }
+    }
+
+    /// The kind and whether a quote is left open, without keeping the fragments: what the
+    /// reader needs for every base, so it allocates nothing.
+    pub fn scan(raw: &str) -> (ConnectKind, bool) {
+        let mut fragments = Fragments {
+            rest: raw,
+            unclosed_quote: false,
+        };
+        let mut kind = None;
+        for param in fragments.by_ref() {
+            kind = kind.or_else(|| kind_of(param.name));
+        }
+        (
+            kind.unwrap_or(ConnectKind::Unknown),
+            fragments.unclosed_quote,
+        )
     }
 
     /// The string as written in the file.
@@ -132,18 +113,7 @@ impl<'a> Connect<'a> {
     pub fn kind(&self) -> ConnectKind {
         self.params
             .iter()
-            .find_map(|p| {
-                let name = p.name;
-                if name.eq_ignore_ascii_case("File") {
-                    Some(ConnectKind::File)
-                } else if name.eq_ignore_ascii_case("Srvr") {
-                    Some(ConnectKind::Server)
-                } else if name.eq_ignore_ascii_case("ws") {
-                    Some(ConnectKind::Web)
-                } else {
-                    None
-                }
-            })
+            .find_map(|p| kind_of(p.name))
             .unwrap_or(ConnectKind::Unknown)
     }
 
@@ -159,6 +129,66 @@ impl<'a> Connect<'a> {
             ConnectKind::Web => self.get("ws").unwrap_or_default().to_string(),
             ConnectKind::Unknown => self.raw.to_string(),
         }
+    }
+}
+
+fn kind_of(name: &str) -> Option<ConnectKind> {
+    if name.eq_ignore_ascii_case("File") {
+        Some(ConnectKind::File)
+    } else if name.eq_ignore_ascii_case("Srvr") {
+        Some(ConnectKind::Server)
+    } else if name.eq_ignore_ascii_case("ws") {
+        Some(ConnectKind::Web)
+    } else {
+        None
+    }
+}
+
+/// The fragments of a `Connect` string, one at a time.
+struct Fragments<'a> {
+    rest: &'a str,
+    unclosed_quote: bool,
+}
+
+impl<'a> Iterator for Fragments<'a> {
+    type Item = ConnectParam<'a>;
+
+    fn next(&mut self) -> Option<ConnectParam<'a>> {
+        let rest = self.rest.trim_start_matches([' ', '\t', ';']);
+        if rest.is_empty() {
+            self.rest = rest;
+            return None;
+        }
+        let stop = rest.find(['=', ';']).unwrap_or(rest.len());
+        let name = rest[..stop].trim_matches([' ', '\t']);
+        if !rest[stop..].starts_with('=') {
+            self.rest = &rest[stop..];
+            return Some(ConnectParam {
+                name,
+                value: None,
+                quoted: false,
+            });
+        }
+        let after_eq = &rest[stop + 1..];
+        let value_start = after_eq.trim_start_matches([' ', '\t']);
+        if let Some(quoted) = value_start.strip_prefix('"') {
+            let (value, remainder, closed) = read_quoted(quoted);
+            self.unclosed_quote |= !closed;
+            // Anything between the closing quote and the next `;` is not part of a value.
+            self.rest = remainder.find(';').map_or("", |i| &remainder[i..]);
+            return Some(ConnectParam {
+                name,
+                value: Some(value),
+                quoted: true,
+            });
+        }
+        let end = after_eq.find(';').unwrap_or(after_eq.len());
+        self.rest = &after_eq[end..];
+        Some(ConnectParam {
+            name,
+            value: Some(Cow::Borrowed(&after_eq[..end])),
+            quoted: false,
+        })
     }
 }
 
@@ -242,6 +272,7 @@ mod tests {
     fn an_unclosed_quote_takes_the_rest_and_is_reported() {
         let c = Connect::parse(r#"File="C:\x;Ref=y"#);
         assert!(c.unclosed_quote());
+        assert_eq!(Connect::scan(c.raw()), (ConnectKind::File, true));
         assert_eq!(c.get("File"), Some(r"C:\x;Ref=y"));
         assert_eq!(c.get("Ref"), None);
     }

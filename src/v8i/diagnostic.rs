@@ -312,7 +312,7 @@ pub fn cross_check(lists: &[(&str, &BaseList<'_>)]) -> Vec<(usize, Diagnostic)> 
         let mut local_names: HashMap<String, (usize, usize)> = HashMap::new();
         let mut local_ids: HashMap<String, (usize, usize)> = HashMap::new();
         for entry in list.entries() {
-            let name_key = entry.name.to_lowercase();
+            let name_key: String = entry.name.chars().flat_map(char::to_lowercase).collect();
             if let Some(&(first_file, first_line)) = names.get(&name_key) {
                 out.push((
                     file_index,

@@ -33,7 +33,7 @@ pub use error::{CfgError, EditError, V8iError};
 pub use file::{backup_path_for, replace_file};
 pub use reader::{
     BaseList, Entry, EntryKind, InvalidUtf8, KeyLine, LineKind, LineRef, OrderInList, Section,
-    parse,
+    names_equal, parse,
 };
 pub use writer::{Change, Edited, SetKey, apply};
 
@@ -65,7 +65,12 @@ pub fn is_http_url(url: &str) -> bool {
         return false;
     };
     let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    host_end > 0 && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+    let clean = if url.is_ascii() {
+        url.bytes().all(|b| b.is_ascii_graphic())
+    } else {
+        !url.chars().any(|c| c.is_whitespace() || c.is_control())
+    };
+    host_end > 0 && clean
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::connect::{Connect, ConnectKind};
 use super::diagnostic::{Diagnostic, Finding, Presence};
@@ -15,7 +17,8 @@ use super::{CONNECT_KEY, FOLDER_KEY, HELP_TEXT_KEY, HELP_URL_KEY, ID_KEY, ORDER_
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The keys whose spelling matters to the platform; a key equal to one of these but for
-/// case is worth a warning, since keys are case-sensitive.
+/// case is worth a warning, since keys are case-sensitive. The order is that of the fields
+/// of [`Entry`], which [`Section::entry`] relies on.
 const KNOWN_KEYS: [&str; 6] = [
     CONNECT_KEY,
     FOLDER_KEY,
@@ -76,7 +79,11 @@ struct SectionData {
     end: usize,
     name_start: usize,
     name_end: usize,
+    /// Line index of the first occurrence of each of [`KNOWN_KEYS`], `NONE` if absent.
+    known: [usize; KNOWN_KEYS.len()],
 }
+
+const NONE: usize = usize::MAX;
 
 /// What one line is, as the reader understood it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +220,7 @@ impl<'l> Entry<'l> {
 
     /// The kind of connection, for bases.
     pub fn connect_kind(&self) -> Option<ConnectKind> {
-        self.connect_parsed().map(|c| c.kind())
+        self.connect.map(|raw| Connect::scan(raw).0)
     }
 
     /// `OrderInList` as a number, when it is one.
@@ -231,7 +238,7 @@ pub fn parse(bytes: &[u8]) -> BaseList<'_> {
     };
     let has_bom = text.as_bytes().starts_with(BOM);
     let lines = split_lines(text.as_bytes(), if has_bom { BOM.len() } else { 0 });
-    let sections = find_sections(&lines);
+    let sections = find_sections(text.as_bytes(), &lines);
     let mut list = BaseList {
         text,
         has_bom,
@@ -315,23 +322,37 @@ fn classify(bytes: &[u8], start: usize, end: usize) -> Kind {
     }
 }
 
-fn find_sections(lines: &[Line]) -> Vec<SectionData> {
+fn find_sections(bytes: &[u8], lines: &[Line]) -> Vec<SectionData> {
     let mut sections: Vec<SectionData> = Vec::new();
     for (index, line) in lines.iter().enumerate() {
-        if let Kind::Header {
-            name_start,
-            name_end,
-        } = line.kind
-        {
-            if let Some(previous) = sections.last_mut() {
-                previous.end = index;
-            }
-            sections.push(SectionData {
-                header: index,
-                end: lines.len(),
+        match line.kind {
+            Kind::Header {
                 name_start,
                 name_end,
-            });
+            } => {
+                if let Some(previous) = sections.last_mut() {
+                    previous.end = index;
+                }
+                sections.push(SectionData {
+                    header: index,
+                    end: lines.len(),
+                    name_start,
+                    name_end,
+                    known: [NONE; KNOWN_KEYS.len()],
+                });
+            }
+            Kind::Key { eq } => {
+                let Some(section) = sections.last_mut() else {
+                    continue;
+                };
+                let key = &bytes[line.start..eq];
+                if let Some(slot) = KNOWN_KEYS.iter().position(|k| k.as_bytes() == key)
+                    && section.known[slot] == NONE
+                {
+                    section.known[slot] = index;
+                }
+            }
+            Kind::Blank | Kind::Other => {}
         }
     }
     sections
@@ -491,30 +512,115 @@ impl<'l> Section<'l> {
 
     /// The typed view of this section.
     pub fn entry(&self) -> Entry<'l> {
-        let mut entry = Entry {
+        let list = self.list;
+        let value = |index: usize| {
+            if index == NONE {
+                return None;
+            }
+            let (start, end) = list.value_span(index)?;
+            Some(&list.text[start..end])
+        };
+        // In the order of KNOWN_KEYS.
+        let [connect, folder, id, order_in_list, help_text, help_url] =
+            list.sections[self.index].known.map(value);
+        Entry {
             section: self.index,
             line: self.line(),
             name: self.name(),
-            connect: None,
-            folder: None,
-            id: None,
-            order_in_list: None,
-            help_text: None,
-            help_url: None,
-        };
-        for KeyLine { key, value, .. } in self.keys() {
-            let slot = match key {
-                CONNECT_KEY => &mut entry.connect,
-                FOLDER_KEY => &mut entry.folder,
-                ID_KEY => &mut entry.id,
-                ORDER_KEY => &mut entry.order_in_list,
-                HELP_TEXT_KEY => &mut entry.help_text,
-                HELP_URL_KEY => &mut entry.help_url,
-                _ => continue,
-            };
-            slot.get_or_insert(value);
+            connect,
+            folder,
+            id,
+            order_in_list,
+            help_text,
+            help_url,
         }
-        entry
+    }
+}
+
+/// A hasher for keys that are already hashes (see [`fold_hash`]).
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type FirstByHash = HashMap<u64, usize, BuildHasherDefault<Prehashed>>;
+
+/// One character in lower case, the way names are compared: a fast path for ASCII and
+/// Cyrillic, the full Unicode mapping for the rest.
+enum Folded {
+    One(Option<char>),
+    Many(std::char::ToLowercase),
+}
+
+impl Iterator for Folded {
+    type Item = char;
+
+    fn next(&mut self) -> Option<char> {
+        match self {
+            Folded::One(c) => c.take(),
+            Folded::Many(chars) => chars.next(),
+        }
+    }
+}
+
+fn fold_char(c: char) -> Folded {
+    match c {
+        'A'..='Z' => Folded::One(Some(c.to_ascii_lowercase())),
+        // А..Я → а..я, and Ѐ..Џ (Ё among them) → ѐ..џ.
+        '\u{0410}'..='\u{042F}' => Folded::One(char::from_u32(c as u32 + 0x20)),
+        '\u{0400}'..='\u{040F}' => Folded::One(char::from_u32(c as u32 + 0x50)),
+        _ if c.is_ascii() || ('\u{0430}'..='\u{045F}').contains(&c) => Folded::One(Some(c)),
+        _ => Folded::Many(c.to_lowercase()),
+    }
+}
+
+fn folded(name: &str) -> impl Iterator<Item = char> + '_ {
+    name.chars().flat_map(fold_char)
+}
+
+/// True when two base names are the same for the platform, which ignores case
+/// (`Бухгалтерия` and `БУХГАЛТЕРИЯ` are one name).
+pub fn names_equal(a: &str, b: &str) -> bool {
+    a == b || folded(a).eq(folded(b))
+}
+
+/// FNV-1a over the case-folded characters: equal for names that [`names_equal`] says are
+/// equal, so names can be grouped without allocating a lower-case copy of each.
+fn fold_hash(chars: impl Iterator<Item = char>) -> u64 {
+    chars.fold(0xcbf2_9ce4_8422_2325, |hash, c| {
+        (hash ^ u64::from(u32::from(c))).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Records `index` as the first holder of `hash` or returns the earlier section that is
+/// `equal` to it. A hash shared by unequal keys falls back to a scan of the earlier sections.
+fn first_equal(
+    seen: &mut FirstByHash,
+    hash: u64,
+    index: usize,
+    equal: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    match seen.entry(hash) {
+        Slot::Vacant(slot) => {
+            slot.insert(index);
+            None
+        }
+        Slot::Occupied(slot) if equal(*slot.get()) => Some(*slot.get()),
+        Slot::Occupied(_) => (0..index).find(|&other| equal(other)),
     }
 }
 
@@ -555,37 +661,47 @@ fn diagnose(list: &BaseList<'_>) -> Vec<Diagnostic> {
         }
     }
 
-    let mut names: HashMap<String, usize> = HashMap::with_capacity(list.sections.len());
-    let mut ids: HashMap<String, usize> = HashMap::with_capacity(list.sections.len());
+    let capacity = list.sections.len();
+    let mut names = FirstByHash::with_capacity_and_hasher(capacity, Default::default());
+    let mut ids = FirstByHash::with_capacity_and_hasher(capacity, Default::default());
+    let mut seen_keys = Vec::new();
+    let id_of = |index: usize| {
+        list.section(index)
+            .and_then(|s| s.entry().id)
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+    };
     for section in list.sections() {
         let name = section.name();
         let line = section.line();
-        if let Some(&first_line) = names.get(&name.to_lowercase()) {
+        let hash = fold_hash(folded(name));
+        let same_name = |other: usize| {
+            list.section(other)
+                .is_some_and(|s| names_equal(s.name(), name))
+        };
+        if let Some(first) = first_equal(&mut names, hash, section.index, same_name) {
             out.push(Diagnostic {
                 line,
                 finding: Finding::DuplicateName {
                     name: name.into(),
-                    first_line,
+                    first_line: list.sections[first].header + 1,
                 },
             });
-        } else {
-            names.insert(name.to_lowercase(), line);
         }
-        diagnose_lines(list, &section, &mut out);
+        diagnose_lines(list, &section, &mut seen_keys, &mut out);
 
         let entry = section.entry();
-        if let Some(id) = entry.id.map(str::trim).filter(|id| !id.is_empty()) {
-            let key = id.to_ascii_lowercase();
-            if let Some(&first_line) = ids.get(&key) {
+        if let Some(id) = id_of(section.index) {
+            let hash = fold_hash(id.chars().map(|c| c.to_ascii_lowercase()));
+            let same_id = |other: usize| id_of(other).is_some_and(|o| o.eq_ignore_ascii_case(id));
+            if let Some(first) = first_equal(&mut ids, hash, section.index, same_id) {
                 out.push(Diagnostic {
                     line,
                     finding: Finding::DuplicateId {
                         id: id.into(),
-                        first_line,
+                        first_line: list.sections[first].header + 1,
                     },
                 });
-            } else {
-                ids.insert(key, line);
             }
         }
         diagnose_entry(&entry, &mut out);
@@ -594,25 +710,33 @@ fn diagnose(list: &BaseList<'_>) -> Vec<Diagnostic> {
     out
 }
 
-fn diagnose_lines(list: &BaseList<'_>, section: &Section<'_>, out: &mut Vec<Diagnostic>) {
+fn diagnose_lines<'l>(
+    list: &'l BaseList<'_>,
+    section: &Section<'_>,
+    seen: &mut Vec<(&'l str, usize)>,
+    out: &mut Vec<Diagnostic>,
+) {
     let (header, end) = section.line_indices();
-    let mut seen: Vec<(&str, usize)> = Vec::new();
+    let text = &list.text[..];
+    seen.clear();
     for index in header + 1..end {
-        let line = list.line_ref(index);
-        let (key, value) = match line.kind {
-            LineKind::Key { key, value } => (key, value),
-            LineKind::Other => {
+        let line = &list.lines[index];
+        let number = index + 1;
+        let eq = match line.kind {
+            Kind::Key { eq } => eq,
+            Kind::Other => {
                 out.push(Diagnostic {
-                    line: line.number,
+                    line: number,
                     finding: Finding::UnrecognizedLine,
                 });
                 continue;
             }
-            LineKind::Blank | LineKind::Header { .. } => continue,
+            Kind::Blank | Kind::Header { .. } => continue,
         };
+        let key = &text[line.start..eq];
         let mut push = |finding| {
             out.push(Diagnostic {
-                line: line.number,
+                line: number,
                 finding,
             })
         };
@@ -623,12 +747,14 @@ fn diagnose_lines(list: &BaseList<'_>, section: &Section<'_>, out: &mut Vec<Diag
         }
         if trimmed.len() != key.len() {
             push(Finding::SpaceAroundKey { key: key.into() });
-        } else if value.starts_with([' ', '\t']) {
+        } else if matches!(text.as_bytes().get(eq + 1), Some(b' ' | b'\t'))
+            && eq + 1 < line.content_end
+        {
             push(Finding::SpaceAfterEquals { key: key.into() });
         }
         if let Some(expected) = KNOWN_KEYS
             .iter()
-            .find(|k| **k != trimmed && k.eq_ignore_ascii_case(trimmed))
+            .find(|k| k.len() == trimmed.len() && **k != trimmed && k.eq_ignore_ascii_case(trimmed))
         {
             push(Finding::KeyCase {
                 key: key.into(),
@@ -640,7 +766,7 @@ fn diagnose_lines(list: &BaseList<'_>, section: &Section<'_>, out: &mut Vec<Diag
                 key: key.into(),
                 first_line,
             }),
-            None => seen.push((key, line.number)),
+            None => seen.push((key, number)),
         }
     }
 }
@@ -671,13 +797,13 @@ fn diagnose_entry(entry: &Entry<'_>, out: &mut Vec<Diagnostic>) {
             name: entry.name.into(),
         });
     } else {
-        let parsed = Connect::parse(connect);
-        if parsed.kind() == ConnectKind::Unknown {
+        let (kind, unclosed_quote) = Connect::scan(connect);
+        if kind == ConnectKind::Unknown {
             push(Finding::UnknownConnect {
                 name: entry.name.into(),
             });
         }
-        if parsed.unclosed_quote() {
+        if unclosed_quote {
             push(Finding::UnclosedQuote {
                 name: entry.name.into(),
             });
@@ -843,6 +969,21 @@ mod tests {
         assert_eq!(
             diagnostic.finding.to_string(),
             "not valid UTF-8 at byte offset 18 (2 invalid sequences in all)"
+        );
+    }
+
+    #[test]
+    fn folding_agrees_with_unicode_lowercase() {
+        for c in (0..0x2000).filter_map(char::from_u32) {
+            let ours: String = fold_char(c).collect();
+            let std: String = c.to_lowercase().collect();
+            assert_eq!(ours, std, "{c:?}");
+        }
+        assert!(names_equal("Склад ЁЛКИ", "склад ёлки"));
+        assert!(!names_equal("Склад", "Склад "));
+        assert_eq!(
+            fold_hash(folded("БУХГАЛТЕРИЯ")),
+            fold_hash(folded("Бухгалтерия"))
         );
     }
 
