@@ -64,7 +64,10 @@ pub fn is_http_url(url: &str) -> bool {
     } else {
         return false;
     };
-    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host_end = rest
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
     let clean = if url.is_ascii() {
         url.bytes().all(|b| b.is_ascii_graphic())
     } else {

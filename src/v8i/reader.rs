@@ -84,6 +84,8 @@ struct SectionData {
 }
 
 const NONE: usize = usize::MAX;
+/// Where `ID` is in [`KNOWN_KEYS`].
+const ID_SLOT: usize = 2;
 
 /// What one line is, as the reader understood it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,8 +239,7 @@ pub fn parse(bytes: &[u8]) -> BaseList<'_> {
         Err(_) => (String::from_utf8_lossy(bytes), find_invalid_utf8(bytes)),
     };
     let has_bom = text.as_bytes().starts_with(BOM);
-    let lines = split_lines(text.as_bytes(), if has_bom { BOM.len() } else { 0 });
-    let sections = find_sections(text.as_bytes(), &lines);
+    let (lines, sections) = split(text.as_bytes(), if has_bom { BOM.len() } else { 0 });
     let mut list = BaseList {
         text,
         has_bom,
@@ -272,90 +273,111 @@ fn find_invalid_utf8(bytes: &[u8]) -> Option<InvalidUtf8> {
     })
 }
 
-fn split_lines(bytes: &[u8], start: usize) -> Vec<Line> {
-    let mut lines = Vec::with_capacity(bytes.len() / 32 + 1);
-    let mut pos = start;
-    while pos < bytes.len() {
-        let (content_end, end) = match memchr::memchr(b'\n', &bytes[pos..]) {
-            Some(i) => {
-                let newline = pos + i;
-                let crlf = newline > pos && bytes[newline - 1] == b'\r';
-                (if crlf { newline - 1 } else { newline }, newline + 1)
+/// Splits the text into lines and sections in one sweep: a single `memchr2` pass finds
+/// every `\n` and `=`, so each line costs a few comparisons.
+fn split(bytes: &[u8], start: usize) -> (Vec<Line>, Vec<SectionData>) {
+    let mut lines = Vec::with_capacity(memchr::memchr_iter(b'\n', bytes).count() + 1);
+    let mut sections: Vec<SectionData> = Vec::new();
+    let mut line_start = start;
+    let mut first_eq = None;
+    let mut push = |line_start: usize, newline: Option<usize>, first_eq: Option<usize>| {
+        let (content_end, end) = match newline {
+            Some(newline) if newline > line_start && bytes[newline - 1] == b'\r' => {
+                (newline - 1, newline + 1)
             }
+            Some(newline) => (newline, newline + 1),
             None => (bytes.len(), bytes.len()),
         };
-        lines.push(Line {
-            start: pos,
-            content_end,
-            end,
-            kind: classify(bytes, pos, content_end),
-        });
-        pos = end;
-    }
-    lines
-}
-
-fn classify(bytes: &[u8], start: usize, end: usize) -> Kind {
-    let is_space = |b: &u8| *b == b' ' || *b == b'\t';
-    let Some(first) = bytes[start..end].iter().position(|b| !is_space(b)) else {
-        return Kind::Blank;
-    };
-    let trimmed_start = start + first;
-    let trimmed_end = end
-        - bytes[start..end]
-            .iter()
-            .rev()
-            .take_while(|b| is_space(b))
-            .count();
-    if trimmed_end - trimmed_start >= 2
-        && bytes[trimmed_start] == b'['
-        && bytes[trimmed_end - 1] == b']'
-    {
-        return Kind::Header {
-            name_start: trimmed_start + 1,
-            name_end: trimmed_end - 1,
-        };
-    }
-    match memchr::memchr(b'=', &bytes[start..end]) {
-        Some(i) => Kind::Key { eq: start + i },
-        None => Kind::Other,
-    }
-}
-
-fn find_sections(bytes: &[u8], lines: &[Line]) -> Vec<SectionData> {
-    let mut sections: Vec<SectionData> = Vec::new();
-    for (index, line) in lines.iter().enumerate() {
-        match line.kind {
+        let kind = classify(bytes, line_start, content_end, first_eq);
+        let index = lines.len();
+        match kind {
             Kind::Header {
                 name_start,
                 name_end,
             } => {
-                if let Some(previous) = sections.last_mut() {
-                    previous.end = index;
-                }
                 sections.push(SectionData {
                     header: index,
-                    end: lines.len(),
+                    end: index + 1,
                     name_start,
                     name_end,
                     known: [NONE; KNOWN_KEYS.len()],
                 });
             }
             Kind::Key { eq } => {
-                let Some(section) = sections.last_mut() else {
-                    continue;
-                };
-                let key = &bytes[line.start..eq];
-                if let Some(slot) = KNOWN_KEYS.iter().position(|k| k.as_bytes() == key)
-                    && section.known[slot] == NONE
-                {
-                    section.known[slot] = index;
+                if let Some(section) = sections.last_mut() {
+                    section.end = index + 1;
+                    if let Some(slot) = known_slot(&bytes[line_start..eq])
+                        && section.known[slot] == NONE
+                    {
+                        section.known[slot] = index;
+                    }
                 }
             }
-            Kind::Blank | Kind::Other => {}
+            Kind::Blank | Kind::Other => {
+                if let Some(section) = sections.last_mut() {
+                    section.end = index + 1;
+                }
+            }
+        }
+        lines.push(Line {
+            start: line_start,
+            content_end,
+            end,
+            kind,
+        });
+    };
+    for pos in memchr::memchr2_iter(b'\n', b'=', &bytes[start..]) {
+        let pos = start + pos;
+        if bytes[pos] == b'=' {
+            first_eq.get_or_insert(pos);
+            continue;
+        }
+        push(line_start, Some(pos), first_eq.take());
+        line_start = pos + 1;
+    }
+    if line_start < bytes.len() {
+        push(line_start, None, first_eq);
+    }
+    (lines, sections)
+}
+
+/// Where a key goes in [`KNOWN_KEYS`] (and so in [`Entry`]).
+fn known_slot(key: &[u8]) -> Option<usize> {
+    match key {
+        b"Connect" => Some(0),
+        b"Folder" => Some(1),
+        b"ID" => Some(2),
+        b"OrderInList" => Some(3),
+        b"StartupErrorHelpText" => Some(4),
+        b"StartupErrorHelpURL" => Some(5),
+        _ => None,
+    }
+}
+
+fn classify(bytes: &[u8], start: usize, end: usize, first_eq: Option<usize>) -> Kind {
+    let is_space = |b: &u8| *b == b' ' || *b == b'\t';
+    let Some(first) = bytes[start..end].iter().position(|b| !is_space(b)) else {
+        return Kind::Blank;
+    };
+    let trimmed_start = start + first;
+    if bytes[trimmed_start] == b'[' {
+        let trimmed_end = end
+            - bytes[start..end]
+                .iter()
+                .rev()
+                .take_while(|b| is_space(b))
+                .count();
+        if trimmed_end - trimmed_start >= 2 && bytes[trimmed_end - 1] == b']' {
+            return Kind::Header {
+                name_start: trimmed_start + 1,
+                name_end: trimmed_end - 1,
+            };
         }
     }
-    sections
+    match first_eq {
+        Some(eq) => Kind::Key { eq },
+        None => Kind::Other,
+    }
 }
 
 impl<'a> BaseList<'a> {
@@ -456,6 +478,16 @@ impl<'a> BaseList<'a> {
         (line.start, line.content_end, line.end)
     }
 
+    /// The value of the first line of section `section` whose key is `KNOWN_KEYS[slot]`.
+    fn known_value(&self, section: usize, slot: usize) -> Option<&str> {
+        let index = self.sections[section].known[slot];
+        if index == NONE {
+            return None;
+        }
+        let (start, end) = self.value_span(index)?;
+        Some(&self.text[start..end])
+    }
+
     /// Byte range of a key line's value, if the line is a key line.
     pub(super) fn value_span(&self, index: usize) -> Option<(usize, usize)> {
         match self.lines[index].kind {
@@ -513,16 +545,9 @@ impl<'l> Section<'l> {
     /// The typed view of this section.
     pub fn entry(&self) -> Entry<'l> {
         let list = self.list;
-        let value = |index: usize| {
-            if index == NONE {
-                return None;
-            }
-            let (start, end) = list.value_span(index)?;
-            Some(&list.text[start..end])
-        };
         // In the order of KNOWN_KEYS.
         let [connect, folder, id, order_in_list, help_text, help_url] =
-            list.sections[self.index].known.map(value);
+            [0, 1, 2, 3, 4, 5].map(|slot| list.known_value(self.index, slot));
         Entry {
             section: self.index,
             line: self.line(),
@@ -606,6 +631,25 @@ fn fold_hash(chars: impl Iterator<Item = char>) -> u64 {
     })
 }
 
+/// A hash equal for byte strings equal but for ASCII case (`0x20` is set in every byte,
+/// which also merges a few non-letters; [`first_equal`] compares exactly), eight bytes at
+/// a time since IDs are long.
+fn ascii_fold_hash(bytes: &[u8]) -> u64 {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64 ^ bytes.len() as u64;
+    for chunk in chunks.by_ref() {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        hash = (hash ^ (u64::from_le_bytes(word) | 0x2020_2020_2020_2020))
+            .wrapping_mul(0x100_0000_01b3);
+        hash ^= hash >> 29;
+    }
+    for &b in chunks.remainder() {
+        hash = (hash ^ u64::from(b | 0x20)).wrapping_mul(0x100_0000_01b3);
+    }
+    hash
+}
+
 /// Records `index` as the first holder of `hash` or returns the earlier section that is
 /// `equal` to it. A hash shared by unequal keys falls back to a scan of the earlier sections.
 fn first_equal(
@@ -666,8 +710,7 @@ fn diagnose(list: &BaseList<'_>) -> Vec<Diagnostic> {
     let mut ids = FirstByHash::with_capacity_and_hasher(capacity, Default::default());
     let mut seen_keys = Vec::new();
     let id_of = |index: usize| {
-        list.section(index)
-            .and_then(|s| s.entry().id)
+        list.known_value(index, ID_SLOT)
             .map(str::trim)
             .filter(|id| !id.is_empty())
     };
@@ -692,7 +735,7 @@ fn diagnose(list: &BaseList<'_>) -> Vec<Diagnostic> {
 
         let entry = section.entry();
         if let Some(id) = id_of(section.index) {
-            let hash = fold_hash(id.chars().map(|c| c.to_ascii_lowercase()));
+            let hash = ascii_fold_hash(id.as_bytes());
             let same_id = |other: usize| id_of(other).is_some_and(|o| o.eq_ignore_ascii_case(id));
             if let Some(first) = first_equal(&mut ids, hash, section.index, same_id) {
                 out.push(Diagnostic {
@@ -973,6 +1016,27 @@ mod tests {
     }
 
     #[test]
+    fn a_hash_shared_by_different_names_still_finds_the_real_duplicate() {
+        let names = ["a", "b", "B"];
+        let mut seen = FirstByHash::default();
+        let same = |i: usize| move |other: usize| names_equal(names[other], names[i]);
+        assert_eq!(first_equal(&mut seen, 7, 0, same(0)), None);
+        // "b" collides with "a" but is not equal: no duplicate.
+        assert_eq!(first_equal(&mut seen, 7, 1, same(1)), None);
+        // "B" collides too and equals "b", which the scan finds.
+        assert_eq!(first_equal(&mut seen, 7, 2, same(2)), Some(1));
+    }
+
+    #[test]
+    fn known_slots_follow_the_known_keys() {
+        for (slot, key) in KNOWN_KEYS.iter().enumerate() {
+            assert_eq!(known_slot(key.as_bytes()), Some(slot));
+        }
+        assert_eq!(KNOWN_KEYS[ID_SLOT], ID_KEY);
+        assert_eq!(known_slot(b"connect"), None);
+    }
+
+    #[test]
     fn folding_agrees_with_unicode_lowercase() {
         for c in (0..0x2000).filter_map(char::from_u32) {
             let ours: String = fold_char(c).collect();
@@ -984,6 +1048,10 @@ mod tests {
         assert_eq!(
             fold_hash(folded("БУХГАЛТЕРИЯ")),
             fold_hash(folded("Бухгалтерия"))
+        );
+        assert_eq!(
+            ascii_fold_hash(b"AAAAAAAA-0000-4000-8000-00000000000B"),
+            ascii_fold_hash(b"aaaaaaaa-0000-4000-8000-00000000000b")
         );
     }
 
