@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry as Slot;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
 use super::connect::{Connect, ConnectKind};
 use super::diagnostic::{Diagnostic, Finding, Presence};
@@ -37,7 +38,8 @@ pub struct BaseList<'a> {
     invalid_utf8: Option<InvalidUtf8>,
     lines: Vec<Line>,
     sections: Vec<SectionData>,
-    diagnostics: Vec<Diagnostic>,
+    /// Found on first request: listing needs none of it, checking all of it.
+    diagnostics: OnceLock<Vec<Diagnostic>>,
 }
 
 /// Where the input stops being UTF-8. Such a file is still listed (with U+FFFD in place of
@@ -232,7 +234,8 @@ impl<'l> Entry<'l> {
 }
 
 /// Parses a base list. Never fails: invalid UTF-8, odd lines and suspicious keys become
-/// [`Diagnostic`]s, and every byte stays reachable through the returned [`BaseList`].
+/// [`Diagnostic`]s (found when first asked for), and every byte stays reachable through the
+/// returned [`BaseList`].
 pub fn parse(bytes: &[u8]) -> BaseList<'_> {
     let (text, invalid_utf8) = match std::str::from_utf8(bytes) {
         Ok(text) => (Cow::Borrowed(text), None),
@@ -240,16 +243,14 @@ pub fn parse(bytes: &[u8]) -> BaseList<'_> {
     };
     let has_bom = text.as_bytes().starts_with(BOM);
     let (lines, sections) = split(text.as_bytes(), if has_bom { BOM.len() } else { 0 });
-    let mut list = BaseList {
+    BaseList {
         text,
         has_bom,
         invalid_utf8,
         lines,
         sections,
-        diagnostics: Vec::new(),
-    };
-    list.diagnostics = diagnose(&list);
-    list
+        diagnostics: OnceLock::new(),
+    }
 }
 
 fn find_invalid_utf8(bytes: &[u8]) -> Option<InvalidUtf8> {
@@ -398,7 +399,7 @@ impl<'a> BaseList<'a> {
 
     /// Everything odd about the list, in line order.
     pub fn diagnostics(&self) -> &[Diagnostic] {
-        &self.diagnostics
+        self.diagnostics.get_or_init(|| diagnose(self))
     }
 
     /// Number of lines (a final line ending does not start another line).
