@@ -178,6 +178,15 @@ impl OrderInList {
     }
 }
 
+/// `-12`, `8192.5`: the shapes the launcher writes, recognised without parsing a float.
+/// Anything else goes to [`OrderInList::parse`].
+fn is_plain_number(value: &str) -> bool {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    !whole.is_empty() && digits.len() <= 300 && all_digits(whole) && all_digits(fraction)
+}
+
 fn is_number_byte(b: u8) -> bool {
     b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')
 }
@@ -735,7 +744,7 @@ fn diagnose(list: &BaseList<'_>) -> Vec<Diagnostic> {
         diagnose_lines(list, &section, &mut seen_keys, &mut out);
 
         let entry = section.entry();
-        if let Some(id) = id_of(section.index) {
+        if let Some(id) = entry.id.map(str::trim).filter(|id| !id.is_empty()) {
             let hash = ascii_fold_hash(id.as_bytes());
             let same_id = |other: usize| id_of(other).is_some_and(|o| o.eq_ignore_ascii_case(id));
             if let Some(first) = first_equal(&mut ids, hash, section.index, same_id) {
@@ -763,6 +772,9 @@ fn diagnose_lines<'l>(
     let (header, end) = section.line_indices();
     let text = &list.text[..];
     seen.clear();
+    // A 64-bit filter over (length, last byte): a key whose bit is clear has not been seen
+    // in this section, so the scan of `seen` is only needed when the bit is set.
+    let mut filter = 0u64;
     for index in header + 1..end {
         let line = &list.lines[index];
         let number = index + 1;
@@ -805,7 +817,14 @@ fn diagnose_lines<'l>(
                 expected,
             });
         }
-        match seen.iter().find(|(k, _)| *k == key) {
+        let bit = 1u64 << ((key.len() * 31 + usize::from(key.as_bytes()[key.len() - 1])) % 64);
+        let earlier = if filter & bit == 0 {
+            None
+        } else {
+            seen.iter().find(|(k, _)| *k == key)
+        };
+        filter |= bit;
+        match earlier {
             Some(&(_, first_line)) => push(Finding::RepeatedKey {
                 key: key.into(),
                 first_line,
@@ -827,7 +846,7 @@ fn diagnose_entry(entry: &Entry<'_>, out: &mut Vec<Diagnostic>) {
     }
     if let Some(order) = entry
         .order_in_list
-        .filter(|o| OrderInList::parse(o).is_none())
+        .filter(|o| !is_plain_number(o) && OrderInList::parse(o).is_none())
     {
         push(Finding::OrderNotNumber {
             value: order.into(),
@@ -1066,6 +1085,13 @@ mod tests {
             OrderInList::parse("16384"),
             Some(OrderInList::Integer(16384))
         );
+        for plain in ["0", "-12", "8192.5", "16384.", "007"] {
+            assert!(is_plain_number(plain), "{plain}");
+            assert!(OrderInList::parse(plain).is_some(), "{plain}");
+        }
+        for other in ["", "-", ".5", "1e3", " 1", "1.2.3", "шесть"] {
+            assert!(!is_plain_number(other), "{other}");
+        }
         assert_eq!(OrderInList::parse("inf"), None);
         assert_eq!(OrderInList::parse("NaN"), None);
         assert_eq!(OrderInList::parse(""), None);
