@@ -31,6 +31,12 @@ pub enum BasesCommand {
     /// errors.
     Check(CheckArgs),
     /// Set StartupErrorHelpText and/or StartupErrorHelpURL in bases, changing nothing else.
+    ///
+    /// An existing key is changed in place (every occurrence in the section); a missing one
+    /// is added after the section's last key line, with that line's line ending. Before
+    /// the file is replaced (atomically, keeping its permissions) the original is saved as
+    /// FILE.bak, or FILE.bak.1, FILE.bak.2, … when older backups exist. Nothing is written
+    /// if the file changed since it was read, is not UTF-8, or a --only matches no base.
     SetHelp(SetHelpArgs),
 }
 
@@ -59,6 +65,7 @@ pub enum Format {
 /// Arguments of `bases list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// The lists to read.
     #[command(flatten)]
     pub sources: Sources,
     /// Output format.
@@ -72,6 +79,7 @@ pub struct ListArgs {
 /// Arguments of `bases check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// The lists to read.
     #[command(flatten)]
     pub sources: Sources,
 }

@@ -94,10 +94,18 @@ const ID_SLOT: usize = 2;
 pub enum LineKind<'l> {
     /// Empty or only spaces and tabs.
     Blank,
-    /// `[name]`; the name is everything between the first `[` and the last `]`.
-    Header { name: &'l str },
-    /// `key=value`, split at the first `=`; both exactly as written.
-    Key { key: &'l str, value: &'l str },
+    /// `[name]`, possibly with spaces or tabs around the brackets.
+    Header {
+        /// Everything between the first `[` and the last `]`, as written.
+        name: &'l str,
+    },
+    /// `key=value`, split at the first `=`.
+    Key {
+        /// Before the first `=`, spaces included.
+        key: &'l str,
+        /// After the first `=`, byte-exact.
+        value: &'l str,
+    },
     /// Anything else; kept as it is.
     Other,
 }
