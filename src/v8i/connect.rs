@@ -7,6 +7,8 @@
 
 use std::borrow::Cow;
 
+use super::reader::trim_blanks;
+
 /// How the client reaches a base; `connectKind` in JSON output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectKind {
@@ -154,13 +156,18 @@ impl<'a> Iterator for Fragments<'a> {
     type Item = ConnectParam<'a>;
 
     fn next(&mut self) -> Option<ConnectParam<'a>> {
-        let rest = self.rest.trim_start_matches([' ', '\t', ';']);
+        let skip = self
+            .rest
+            .bytes()
+            .position(|b| !matches!(b, b' ' | b'\t' | b';'))
+            .unwrap_or(self.rest.len());
+        let rest = &self.rest[skip..];
         if rest.is_empty() {
             self.rest = rest;
             return None;
         }
-        let stop = rest.find(['=', ';']).unwrap_or(rest.len());
-        let name = rest[..stop].trim_matches([' ', '\t']);
+        let stop = memchr::memchr2(b'=', b';', rest.as_bytes()).unwrap_or(rest.len());
+        let name = trim_blanks(&rest[..stop]);
         if !rest[stop..].starts_with('=') {
             self.rest = &rest[stop..];
             return Some(ConnectParam {
@@ -175,14 +182,14 @@ impl<'a> Iterator for Fragments<'a> {
             let (value, remainder, closed) = read_quoted(quoted);
             self.unclosed_quote |= !closed;
             // Anything between the closing quote and the next `;` is not part of a value.
-            self.rest = remainder.find(';').map_or("", |i| &remainder[i..]);
+            self.rest = memchr::memchr(b';', remainder.as_bytes()).map_or("", |i| &remainder[i..]);
             return Some(ConnectParam {
                 name,
                 value: Some(value),
                 quoted: true,
             });
         }
-        let end = after_eq.find(';').unwrap_or(after_eq.len());
+        let end = memchr::memchr(b';', after_eq.as_bytes()).unwrap_or(after_eq.len());
         self.rest = &after_eq[end..];
         Some(ConnectParam {
             name,
