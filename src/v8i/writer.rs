@@ -179,11 +179,18 @@ fn plan(list: &BaseList<'_>, set: &SetKey<'_>, splices: &mut Vec<Splice>) -> Res
         }
     } else {
         // The anchor is the last line of the file and has no ending: give it one and leave
-        // the new last line without, as the file was.
+        // the new last line without, as the file was. A `\r` ending that line is data (no
+        // `\n` follows it); a bare `\n` after it would turn it into a CRLF ending and cut it
+        // from the value, so such a line gets a full CRLF.
+        let ending = if list.text()[..content_end].ends_with('\r') {
+            "\r\n"
+        } else {
+            list.dominant_line_ending()
+        };
         Splice {
             from: content_end,
             to: content_end,
-            insert: format!("{}{new_line}", list.dominant_line_ending()),
+            insert: format!("{ending}{new_line}"),
             line: last_key_line + 1,
             added_line: true,
             change: change(None),
@@ -304,6 +311,24 @@ mod tests {
             lines,
             [("StartupErrorHelpURL", 2), ("StartupErrorHelpText", 3)]
         );
+    }
+
+    #[test]
+    fn a_lone_cr_ending_the_file_stays_in_its_value() {
+        // Found by the fuzzer: with LF as the dominant ending, the added "\n" joined the
+        // final "\r" into a CRLF and the ID lost its last byte.
+        let list = parse(b"[a]\nConnect=x\nID=7\r");
+        let (out, _) = set(
+            &list,
+            &[SetKey {
+                section: 0,
+                key: "StartupErrorHelpText",
+                value: "t",
+            }],
+        );
+        assert_eq!(out, "[a]\nConnect=x\nID=7\r\r\nStartupErrorHelpText=t");
+        let reread = parse(out.as_bytes());
+        assert_eq!(reread.entries().next().and_then(|e| e.id), Some("7\r"));
     }
 
     #[test]
