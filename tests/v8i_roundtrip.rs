@@ -85,10 +85,17 @@ fn file() -> impl Strategy<Value = GenFile> {
         any::<bool>(),
         prop::collection::vec((line(), prop_oneof![Just("\r\n"), Just("\n")]), 0..40),
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(bom, mut lines, final_newline)| {
+        .prop_map(|(bom, mut lines, final_newline, final_cr)| {
             if !final_newline && let Some(last) = lines.last_mut() {
                 last.1 = "";
+                // A `\r` with no `\n` after it is data: only possible at the very end.
+                if let Gen::Key(_, value) = &mut last.0
+                    && final_cr
+                {
+                    value.push('\r');
+                }
                 // An empty last line without a newline is no line at all.
                 if let Gen::Blank(spaces) = &mut last.0
                     && spaces.is_empty()
