@@ -341,8 +341,12 @@ fn cell(value: Option<&str>) -> String {
     }
 }
 
+/// The widest a table cell gets, in characters; longer values end in `…` (JSON has them
+/// whole).
 const MAX_CELL: usize = 48;
 
+/// Writes rows as columns two spaces apart, the first row being the header. Control
+/// characters become spaces so a value cannot break the layout.
 fn write_table(out: &mut String, rows: &[Vec<String>]) {
     let cells: Vec<Vec<String>> = rows
         .iter()
