@@ -9,11 +9,7 @@ use clap::{Parser, Subcommand};
 
 /// The whole command line, as clap parses it.
 #[derive(Debug, Parser)]
-#[command(
-    name = "v8help",
-    version,
-    about = "Startup-error help service and base-list tools for 1C:Enterprise-style clients"
-)]
+#[command(name = "v8help", version, about = "Startup-error help service and base-list tools for 1C:Enterprise-style clients")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
