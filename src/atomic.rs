@@ -1,44 +1,106 @@
 //! Replacing a file so that a reader sees either the old bytes or the new ones, never a mix:
-//! write a temporary file in the same directory, fsync it, rename it over the target, fsync
-//! the directory. The service's watcher sees the rename as one complete save.
+//! write a temporary file in the same directory (with the old file's permissions), fsync
+//! it, rename it over the target, fsync the directory. The service's watcher sees the
+//! rename as one complete save, and so does the 1C launcher reading a base list.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// Atomically replaces `path` with `bytes`, keeping the permissions of the file it replaces.
-/// A symlink is followed, so the file it points to is replaced and the link stays.
-pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let target: PathBuf = match fs::canonicalize(path) {
-        Ok(real) => real,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => path.to_path_buf(),
-        Err(err) => return Err(err),
-    };
-    let dir = match target.parent() {
+/// Atomically replaces `path` with `bytes`. A symlink is followed, so the file it points to
+/// is replaced and the link stays.
+pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    Staged::write(path, bytes)?.commit()
+}
+
+/// New content written and synced beside its target, not yet in place: the caller may still
+/// check something (that the target did not change meanwhile) before [`Staged::commit`].
+/// Dropping it removes the temporary file.
+#[derive(Debug)]
+pub struct Staged {
+    temp: Option<PathBuf>,
+    target: PathBuf,
+}
+
+impl Staged {
+    /// Writes `bytes` to a fresh temporary file next to the file `path` resolves to.
+    pub fn write(path: &Path, bytes: &[u8]) -> io::Result<Staged> {
+        let target = match fs::canonicalize(path) {
+            Ok(real) => real,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => path.to_path_buf(),
+            Err(err) => return Err(err),
+        };
+        let dir = parent(&target);
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let pid = std::process::id();
+        for attempt in 0..100 {
+            let temp = dir.join(format!(".{name}.v8help-{pid}-{attempt}.tmp"));
+            let mut file = match OpenOptions::new().write(true).create_new(true).open(&temp) {
+                Ok(file) => file,
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(err) => return Err(err),
+            };
+            let staged = Staged {
+                temp: Some(temp),
+                target,
+            };
+            if let Ok(meta) = fs::metadata(&staged.target) {
+                file.set_permissions(meta.permissions())?;
+            }
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            return Ok(staged);
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "no free temporary file name",
+        ))
+    }
+
+    /// The file that [`Staged::commit`] replaces (a symlink's target).
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Renames the temporary file over the target and makes the rename durable.
+    pub fn commit(mut self) -> io::Result<()> {
+        let Some(temp) = self.temp.take() else { return Ok(()) };
+        if let Err(err) = fs::rename(&temp, &self.target) {
+            let _ = fs::remove_file(&temp);
+            return Err(err);
+        }
+        sync_dir(&parent(&self.target));
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(temp) = self.temp.take() {
+            let _ = fs::remove_file(temp);
+        }
+    }
+}
+
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
-    };
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
-        if let Ok(meta) = fs::metadata(&target) {
-            file.set_permissions(meta.permissions())?;
-        }
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&temp, &target)?;
-        // Make the rename itself durable.
-        File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
     }
-    result
+}
+
+/// Makes a rename durable where the platform allows syncing a directory; elsewhere the
+/// rename is still atomic, only its durability after a power cut is up to the OS.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(handle) = File::open(dir) {
+        let _ = handle.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
 }
 
 #[cfg(test)]
@@ -52,6 +114,18 @@ mod tests {
         fs::write(&path, "old").unwrap();
         replace(&path, b"new").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_staged_write_dropped_uncommitted_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        fs::write(&path, "old").unwrap();
+        let staged = Staged::write(&path, b"new").unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+        drop(staged);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

@@ -30,12 +30,7 @@ fn files_in(dir: &Path) -> Vec<String> {
 fn list_shows_bases_only_unless_all_is_given() {
     let dir = fixtures();
     let bases = stdout(&v8help(&dir, &["bases", "list", "office.v8i"]));
-    assert!(
-        bases
-            .lines()
-            .next()
-            .is_some_and(|h| h.starts_with("FILE:LINE"))
-    );
+    assert!(bases.lines().next().is_some_and(|h| h.starts_with("FILE:LINE")));
     assert!(bases.contains("office.v8i:7"));
     assert!(bases.contains("Бухгалтерия"));
     assert!(
@@ -48,18 +43,12 @@ fn list_shows_bases_only_unless_all_is_given() {
 
     let all = stdout(&v8help(&dir, &["bases", "list", "--all", "office.v8i"]));
     assert_eq!(all.lines().count(), 1 + 7);
-    assert!(
-        all.lines()
-            .any(|l| l.contains("group") && l.contains("Филиалы"))
-    );
+    assert!(all.lines().any(|l| l.contains("group") && l.contains("Филиалы")));
 }
 
 #[test]
 fn list_json_marks_absent_as_null_and_empty_as_empty() {
-    let output = v8help(
-        &fixtures(),
-        &["bases", "list", "--format", "json", "office.v8i"],
-    );
+    let output = v8help(&fixtures(), &["bases", "list", "--format", "json", "office.v8i"]);
     assert_eq!(code(&output), 0);
     let rows: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
     let zup = rows
@@ -84,11 +73,7 @@ fn check_exits_1_only_when_there_are_errors() {
     assert_eq!(code(&clean), 0, "{}", stdout(&clean));
     let broken = v8help(&dir, &["bases", "check", "tricky.v8i"]);
     assert_eq!(code(&broken), 1);
-    assert!(
-        stdout(&broken).contains(
-            "tricky.v8i:15: error: duplicate base name \"БУХГАЛТЕРИЯ\" (first at line 10)"
-        )
-    );
+    assert!(stdout(&broken).contains("tricky.v8i:15: error: duplicate base name \"БУХГАЛТЕРИЯ\" (first at line 10)"));
 }
 
 #[test]
@@ -107,17 +92,11 @@ fn set_help_dry_run_prints_a_diff_and_touches_nothing() {
     );
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let diff = stdout(&output);
-    assert!(
-        diff.starts_with("--- office.v8i\n+++ office.v8i\n"),
-        "{diff}"
-    );
+    assert!(diff.starts_with("--- office.v8i\n+++ office.v8i\n"), "{diff}");
     assert!(diff.contains("+StartupErrorHelpText=Звоните 555; #help\r\n"));
     assert!(diff.contains("-StartupErrorHelpText=Сервер недоступен"));
     assert!(diff.contains("-StartupErrorHelpText=\r\n"));
-    assert_eq!(
-        fs::read(dir.path().join("office.v8i")).expect("read"),
-        before
-    );
+    assert_eq!(fs::read(dir.path().join("office.v8i")).expect("read"), before);
     assert_eq!(files_in(dir.path()), ["office.v8i"]);
 }
 
@@ -127,38 +106,21 @@ fn set_help_changes_only_the_help_lines_and_keeps_a_backup() {
     let url = "https://help.corp.local/1c?from=v8help#top";
     let output = v8help(
         dir.path(),
-        &[
-            "bases",
-            "set-help",
-            "office.v8i",
-            "--text",
-            "Звоните 555",
-            "--url",
-            url,
-        ],
+        &["bases", "set-help", "office.v8i", "--text", "Звоните 555", "--url", url],
     );
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let report = stdout(&output);
     assert!(report.contains("office.v8i:19: [Бухгалтерия] StartupErrorHelpText: changed"));
-    assert!(
-        report
-            .contains("office.v8i:49: [Склад Самара] StartupErrorHelpText: added \"Звоните 555\"")
-    );
+    assert!(report.contains("office.v8i:49: [Склад Самара] StartupErrorHelpText: added \"Звоните 555\""));
     assert!(report.contains("10 lines changed in 1 file"));
     assert!(report.contains("office.v8i: backup in office.v8i.bak"));
 
     let after = fs::read(dir.path().join("office.v8i")).expect("read");
-    assert_eq!(
-        fs::read(dir.path().join("office.v8i.bak")).expect("backup"),
-        before
-    );
+    assert_eq!(fs::read(dir.path().join("office.v8i.bak")).expect("backup"), before);
     assert!(after.starts_with(b"\xEF\xBB\xBF"), "BOM lost");
     let after = String::from_utf8(after).expect("UTF-8");
     let before = String::from_utf8(before).expect("UTF-8");
-    assert!(
-        !after.replace("\r\n", "").contains('\n'),
-        "a bare LF appeared"
-    );
+    assert!(!after.replace("\r\n", "").contains('\n'), "a bare LF appeared");
     // Every line that is not a help line is still there, in the same order.
     let keep = |text: &str| -> Vec<String> {
         text.split("\r\n")
@@ -167,13 +129,10 @@ fn set_help_changes_only_the_help_lines_and_keeps_a_backup() {
             .collect()
     };
     assert_eq!(keep(&before), keep(&after));
-    let help_lines = after
-        .split("\r\n")
-        .filter(|l| l.starts_with("StartupErrorHelp"));
+    let help_lines = after.split("\r\n").filter(|l| l.starts_with("StartupErrorHelp"));
     for line in help_lines {
         assert!(
-            line == "StartupErrorHelpText=Звоните 555"
-                || line == format!("StartupErrorHelpURL={url}"),
+            line == "StartupErrorHelpText=Звоните 555" || line == format!("StartupErrorHelpURL={url}"),
             "unexpected help line {line:?}"
         );
     }
@@ -183,15 +142,7 @@ fn set_help_changes_only_the_help_lines_and_keeps_a_backup() {
 
     let again = v8help(
         dir.path(),
-        &[
-            "bases",
-            "set-help",
-            "office.v8i",
-            "--text",
-            "Звоните 555",
-            "--url",
-            url,
-        ],
+        &["bases", "set-help", "office.v8i", "--text", "Звоните 555", "--url", url],
     );
     assert_eq!(code(&again), 0);
     assert!(stdout(&again).contains("office.v8i: already up to date"));
@@ -216,10 +167,7 @@ fn set_help_only_picks_bases_by_name_ignoring_case_or_by_id() {
         ],
     );
     assert_eq!(code(&output), 0, "{}", stderr(&output));
-    let listed = v8help(
-        dir.path(),
-        &["bases", "list", "--format", "json", "office.v8i"],
-    );
+    let listed = v8help(dir.path(), &["bases", "list", "--format", "json", "office.v8i"]);
     let rows: serde_json::Value = serde_json::from_str(&stdout(&listed)).expect("JSON");
     let with_new_url: Vec<_> = rows
         .as_array()
@@ -228,10 +176,7 @@ fn set_help_only_picks_bases_by_name_ignoring_case_or_by_id() {
         .filter(|r| r["startupErrorHelpUrl"] == "https://h.example/")
         .map(|r| r["name"].as_str().unwrap_or_default().to_string())
         .collect();
-    assert_eq!(
-        with_new_url,
-        ["Склад Самара", "Тестовая \"копия\" (не для работы)"]
-    );
+    assert_eq!(with_new_url, ["Склад Самара", "Тестовая \"копия\" (не для работы)"]);
 }
 
 #[test]
@@ -253,10 +198,7 @@ fn set_help_refuses_and_writes_nothing_when_a_selector_matches_no_base() {
     );
     assert_eq!(code(&output), 1);
     assert!(stderr(&output).contains("--only \"Бугалтерия\" matches no base"));
-    assert_eq!(
-        fs::read(dir.path().join("office.v8i")).expect("read"),
-        before
-    );
+    assert_eq!(fs::read(dir.path().join("office.v8i")).expect("read"), before);
     assert_eq!(files_in(dir.path()), ["office.v8i"]);
 }
 
@@ -265,39 +207,24 @@ fn set_help_refuses_a_url_that_is_not_http() {
     let (dir, before) = copy_fixture("office.v8i");
     let output = v8help(
         dir.path(),
-        &[
-            "bases",
-            "set-help",
-            "office.v8i",
-            "--url",
-            "help.corp.local",
-        ],
+        &["bases", "set-help", "office.v8i", "--url", "help.corp.local"],
     );
     assert_eq!(code(&output), 1);
     assert!(stderr(&output).contains("not an http(s) URL"));
-    assert_eq!(
-        fs::read(dir.path().join("office.v8i")).expect("read"),
-        before
-    );
+    assert_eq!(fs::read(dir.path().join("office.v8i")).expect("read"), before);
 }
 
 #[test]
 fn set_help_refuses_a_list_that_is_not_utf8() {
     let (dir, before) = copy_fixture("legacy-cp1251.v8i");
-    let output = v8help(
-        dir.path(),
-        &["bases", "set-help", "legacy-cp1251.v8i", "--text", "x"],
-    );
+    let output = v8help(dir.path(), &["bases", "set-help", "legacy-cp1251.v8i", "--text", "x"]);
     assert_eq!(code(&output), 1);
     assert!(
         stderr(&output).contains("legacy-cp1251.v8i: not valid UTF-8 at byte offset 1"),
         "{}",
         stderr(&output)
     );
-    assert_eq!(
-        fs::read(dir.path().join("legacy-cp1251.v8i")).expect("read"),
-        before
-    );
+    assert_eq!(fs::read(dir.path().join("legacy-cp1251.v8i")).expect("read"), before);
 }
 
 #[test]
@@ -320,8 +247,7 @@ fn a_missing_list_named_by_the_cfg_is_an_error_naming_it() {
     assert_eq!(code(&output), 2);
     let message = stderr(&output);
     assert!(
-        message
-            .contains("1CEStart.cfg:1: CommonInfoBases=lists/gone.v8i: cannot read lists/gone.v8i"),
+        message.contains("1CEStart.cfg:1: CommonInfoBases=lists/gone.v8i: cannot read lists/gone.v8i"),
         "{message}"
     );
 }

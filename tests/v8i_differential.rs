@@ -58,8 +58,7 @@ fn edge_trimmed(max_inner: usize) -> impl Strategy<Value = String> {
     prop_oneof![
         Just(String::new()),
         proptest::string::string_regex(edge).expect("regex"),
-        proptest::string::string_regex(&format!("{edge}[ !-~а-яА-ЯёЁ]{{0,{max_inner}}}{edge}"))
-            .expect("regex"),
+        proptest::string::string_regex(&format!("{edge}[ !-~а-яА-ЯёЁ]{{0,{max_inner}}}{edge}")).expect("regex"),
     ]
 }
 
@@ -95,11 +94,7 @@ fn render(sections: &BTreeMap<String, BTreeMap<String, String>>, endings: u64) -
     let mut n = 0;
     let mut ending = || {
         n += 1;
-        if endings >> (n % 64) & 1 == 1 {
-            "\r\n"
-        } else {
-            "\n"
-        }
+        if endings >> (n % 64) & 1 == 1 { "\r\n" } else { "\n" }
     };
     for (name, keys) in sections {
         out.push_str(&format!("[{name}]{}", ending()));
@@ -129,9 +124,7 @@ fn both_readers_agree_on_the_office_fixture_without_its_bom() {
     assert_eq!(ours, configparser_map(text));
     assert_eq!(
         ours["Бухгалтерия"]["StartupErrorHelpText"].as_deref(),
-        Some(
-            "Сервер недоступен; звоните дежурному: +7 (495) 123-45-67, доб. #2 — \"горячая линия\""
-        )
+        Some("Сервер недоступен; звоните дежурному: +7 (495) 123-45-67, доб. #2 — \"горячая линия\"")
     );
 }
 

@@ -14,18 +14,10 @@ fn every_input_the_fuzzer_broke_once_now_passes() {
         .map(|e| e.path())
         .collect();
     inputs.sort();
-    assert!(
-        !inputs.is_empty(),
-        "no regression inputs in {}",
-        dir.display()
-    );
+    assert!(!inputs.is_empty(), "no regression inputs in {}", dir.display());
     for input in inputs {
         let data = fs::read(&input).expect("readable");
         let outcome = std::panic::catch_unwind(|| common_v8i::invariants::check(&data));
-        assert!(
-            outcome.is_ok(),
-            "{} breaks an invariant again",
-            input.display()
-        );
+        assert!(outcome.is_ok(), "{} breaks an invariant again", input.display());
     }
 }

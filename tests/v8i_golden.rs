@@ -18,12 +18,8 @@ fn compare_or_update(golden: &Path, actual: &str) -> Result<(), String> {
         fs::write(golden, actual).map_err(|e| format!("{}: {e}", golden.display()))?;
         return Ok(());
     }
-    let expected = fs::read_to_string(golden).map_err(|e| {
-        format!(
-            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
-            golden.display()
-        )
-    })?;
+    let expected = fs::read_to_string(golden)
+        .map_err(|e| format!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", golden.display()))?;
     if expected != actual {
         return Err(format!(
             "{} differs from the output:\n{}",
@@ -46,10 +42,7 @@ fn every_fixture_lists_and_checks_as_its_golden_files_say() {
         .filter(|n| n.ends_with(".v8i") || n.ends_with(".cfg"))
         .collect();
     names.sort();
-    assert!(
-        names.len() >= 4,
-        "expected the fixture set, found {names:?}"
-    );
+    assert!(names.len() >= 4, "expected the fixture set, found {names:?}");
 
     let mut failures = Vec::new();
     for name in &names {
@@ -63,10 +56,7 @@ fn every_fixture_lists_and_checks_as_its_golden_files_say() {
         assert_eq!(code(&listed), 0, "{name}: list failed: {listed:?}");
         let json = stdout(&listed);
         let parsed: serde_json::Value = serde_json::from_str(&json).expect("list prints JSON");
-        assert!(
-            parsed.as_array().is_some_and(|a| !a.is_empty()),
-            "{name}: empty list"
-        );
+        assert!(parsed.as_array().is_some_and(|a| !a.is_empty()), "{name}: empty list");
 
         let mut check_args = vec!["bases", "check"];
         check_args.extend(&source_args);

@@ -18,8 +18,8 @@ use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::v8i::{
-    self, BaseList, Diagnostic, Edited, Entry, EntryKind, HELP_TEXT_KEY, HELP_URL_KEY, OrderInList,
-    SetKey, Severity, V8iError,
+    self, BaseList, Diagnostic, Edited, Entry, EntryKind, HELP_TEXT_KEY, HELP_URL_KEY, OrderInList, SetKey, Severity,
+    V8iError,
 };
 
 /// The `bases` sub-commands.
@@ -118,9 +118,7 @@ pub fn run(cmd: BasesCommand) -> anyhow::Result<u8> {
         BasesCommand::SetHelp(args) => set_help(&args, &mut out),
     };
     match io::stdout().lock().write_all(out.as_bytes()) {
-        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => {
-            Err(err).context("cannot write to standard output")
-        }
+        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => Err(err).context("cannot write to standard output"),
         _ => result,
     }
 }
@@ -173,12 +171,7 @@ fn load(sources: &Sources) -> anyhow::Result<Vec<Source>> {
     Ok(loaded)
 }
 
-fn push_unique(
-    loaded: &mut Vec<Source>,
-    seen: &mut HashSet<PathBuf>,
-    path: PathBuf,
-    bytes: Vec<u8>,
-) {
+fn push_unique(loaded: &mut Vec<Source>, seen: &mut HashSet<PathBuf>, path: PathBuf, bytes: Vec<u8>) {
     let identity = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
     if seen.insert(identity) {
         loaded.push(Source {
@@ -195,10 +188,7 @@ fn push_unique(
 fn resolve_listed(cfg: &Path, entry: &str) -> PathBuf {
     let bytes = entry.as_bytes();
     let windows_absolute = entry.starts_with("\\\\")
-        || (bytes.len() >= 3
-            && bytes[0].is_ascii_alphabetic()
-            && bytes[1] == b':'
-            && matches!(bytes[2], b'\\' | b'/'));
+        || (bytes.len() >= 3 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' && matches!(bytes[2], b'\\' | b'/'));
     let path = Path::new(entry);
     if path.is_absolute() || windows_absolute {
         return path.to_path_buf();
@@ -300,12 +290,7 @@ fn list(args: &ListArgs, out: &mut String) -> anyhow::Result<u8> {
                     }
                     row.push(entry.name.into());
                     row.push(entry.folder.unwrap_or("").into());
-                    row.push(
-                        entry
-                            .connect_parsed()
-                            .map(|c| c.describe())
-                            .unwrap_or_default(),
-                    );
+                    row.push(entry.connect_parsed().map(|c| c.describe()).unwrap_or_default());
                     row.push(cell(entry.help_text));
                     row.push(cell(entry.help_url));
                     rows.push(row);
@@ -353,10 +338,7 @@ fn write_table(out: &mut String, rows: &[Vec<String>]) {
         .map(|row| {
             row.iter()
                 .map(|cell| {
-                    let clean: String = cell
-                        .chars()
-                        .map(|c| if c.is_control() { ' ' } else { c })
-                        .collect();
+                    let clean: String = cell.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
                     if clean.chars().count() > MAX_CELL {
                         let mut cut: String = clean.chars().take(MAX_CELL - 1).collect();
                         cut.push('…');
@@ -370,13 +352,7 @@ fn write_table(out: &mut String, rows: &[Vec<String>]) {
         .collect();
     let columns = cells.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..columns)
-        .map(|i| {
-            cells
-                .iter()
-                .map(|row| row[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
+        .map(|i| cells.iter().map(|row| row[i].chars().count()).max().unwrap_or(0))
         .collect();
     for row in &cells {
         let mut line = String::new();
@@ -405,11 +381,7 @@ fn check(args: &CheckArgs, out: &mut String) -> anyhow::Result<u8> {
         .enumerate()
         .flat_map(|(i, list)| list.diagnostics().iter().map(move |d| (i, d)))
         .collect();
-    let named: Vec<(&str, &BaseList<'_>)> = sources
-        .iter()
-        .map(|s| s.shown.as_str())
-        .zip(&lists)
-        .collect();
+    let named: Vec<(&str, &BaseList<'_>)> = sources.iter().map(|s| s.shown.as_str()).zip(&lists).collect();
     let across = v8i::cross_check(&named);
     found.extend(across.iter().map(|(i, d)| (*i, d)));
     found.sort_by_key(|(i, d)| (*i, d.line));
@@ -424,10 +396,7 @@ fn check(args: &CheckArgs, out: &mut String) -> anyhow::Result<u8> {
             diagnostic.finding
         );
     }
-    let errors = found
-        .iter()
-        .filter(|(_, d)| d.severity() == Severity::Error)
-        .count();
+    let errors = found.iter().filter(|(_, d)| d.severity() == Severity::Error).count();
     let warnings = found.len() - errors;
     let bases: usize = lists
         .iter()
@@ -448,17 +417,13 @@ fn check(args: &CheckArgs, out: &mut String) -> anyhow::Result<u8> {
 /// platform does, or by ID).
 fn selected_by(selector: &str, entry: &Entry<'_>) -> bool {
     v8i::names_equal(entry.name, selector)
-        || entry.id.is_some_and(|id| {
-            !id.trim().is_empty() && id.trim().eq_ignore_ascii_case(selector.trim())
-        })
+        || entry
+            .id
+            .is_some_and(|id| !id.trim().is_empty() && id.trim().eq_ignore_ascii_case(selector.trim()))
 }
 
 fn set_help(args: &SetHelpArgs, out: &mut String) -> anyhow::Result<u8> {
-    if let Some(url) = args
-        .url
-        .as_deref()
-        .filter(|u| !u.is_empty() && !v8i::is_http_url(u))
-    {
+    if let Some(url) = args.url.as_deref().filter(|u| !u.is_empty() && !v8i::is_http_url(u)) {
         eprintln!("v8help: --url {url:?} is not an http(s) URL; nothing written");
         return Ok(1);
     }
@@ -505,9 +470,7 @@ fn set_help(args: &SetHelpArgs, out: &mut String) -> anyhow::Result<u8> {
         }
     }
     for (selector, _) in args.only.iter().zip(&matched).filter(|(_, m)| !**m) {
-        refusals.push(format!(
-            "--only {selector:?} matches no base in the given files"
-        ));
+        refusals.push(format!("--only {selector:?} matches no base in the given files"));
     }
     if !refusals.is_empty() {
         for refusal in refusals {
@@ -520,11 +483,7 @@ fn set_help(args: &SetHelpArgs, out: &mut String) -> anyhow::Result<u8> {
     let changed_files = edits.iter().filter(|e| !e.changes.is_empty()).count();
     let changed_lines: usize = edits.iter().map(|e| e.changes.len()).sum();
     if args.dry_run {
-        for (source, edited) in sources
-            .iter()
-            .zip(&edits)
-            .filter(|(_, e)| !e.changes.is_empty())
-        {
+        for (source, edited) in sources.iter().zip(&edits).filter(|(_, e)| !e.changes.is_empty()) {
             let old = String::from_utf8_lossy(&source.bytes);
             let new = String::from_utf8_lossy(&edited.bytes);
             let diff = similar::TextDiff::from_lines(old.as_ref(), new.as_ref());

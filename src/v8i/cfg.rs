@@ -47,11 +47,10 @@ pub fn parse_start_cfg(bytes: &[u8]) -> Result<StartCfg, CfgError> {
         .filter_map(|(index, line)| {
             let (key, value) = line.split_once('=')?;
             let path = value.trim_matches([' ', '\t', '\r']);
-            (key.trim_matches([' ', '\t', '\u{feff}']) == COMMON_INFO_BASES_KEY && !path.is_empty())
-                .then(|| CfgEntry {
-                    line: index + 1,
-                    path: path.into(),
-                })
+            (key.trim_matches([' ', '\t', '\u{feff}']) == COMMON_INFO_BASES_KEY && !path.is_empty()).then(|| CfgEntry {
+                line: index + 1,
+                path: path.into(),
+            })
         })
         .collect();
     Ok(StartCfg {
@@ -62,20 +61,17 @@ pub fn parse_start_cfg(bytes: &[u8]) -> Result<StartCfg, CfgError> {
 
 fn decode(bytes: &[u8]) -> Result<(CfgEncoding, String), CfgError> {
     if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
-        return decode_utf16(rest, 2, u16::from_le_bytes, "UTF-16LE")
-            .map(|t| (CfgEncoding::Utf16Le, t));
+        return decode_utf16(rest, 2, u16::from_le_bytes, "UTF-16LE").map(|t| (CfgEncoding::Utf16Le, t));
     }
     if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
-        return decode_utf16(rest, 2, u16::from_be_bytes, "UTF-16BE")
-            .map(|t| (CfgEncoding::Utf16Be, t));
+        return decode_utf16(rest, 2, u16::from_be_bytes, "UTF-16BE").map(|t| (CfgEncoding::Utf16Be, t));
     }
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         return decode_utf8(rest, 3).map(|t| (CfgEncoding::Utf8, t));
     }
     // No BOM: an ASCII first character followed by a zero byte is UTF-16LE.
     if bytes.len() >= 2 && bytes[0] != 0 && bytes[1] == 0 {
-        return decode_utf16(bytes, 0, u16::from_le_bytes, "UTF-16LE")
-            .map(|t| (CfgEncoding::Utf16Le, t));
+        return decode_utf16(bytes, 0, u16::from_le_bytes, "UTF-16LE").map(|t| (CfgEncoding::Utf16Le, t));
     }
     decode_utf8(bytes, 0).map(|t| (CfgEncoding::Utf8, t))
 }

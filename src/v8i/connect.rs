@@ -81,10 +81,7 @@ impl<'a> Connect<'a> {
         for param in fragments.by_ref() {
             kind = kind.or_else(|| kind_of(param.name));
         }
-        (
-            kind.unwrap_or(ConnectKind::Unknown),
-            fragments.unclosed_quote,
-        )
+        (kind.unwrap_or(ConnectKind::Unknown), fragments.unclosed_quote)
     }
 
     /// The string as written in the file.

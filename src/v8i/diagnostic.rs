@@ -206,11 +206,7 @@ fn missing_phrase(key: &str, presence: Presence) -> Option<String> {
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Finding::InvalidUtf8 {
-                offset,
-                count,
-                utf16,
-            } => {
+            Finding::InvalidUtf8 { offset, count, utf16 } => {
                 write!(f, "not valid UTF-8 at byte offset {offset}")?;
                 if *count > 1 {
                     write!(f, " ({count} invalid sequences in all)")?;
@@ -221,10 +217,7 @@ impl fmt::Display for Finding {
                 Ok(())
             }
             Finding::DuplicateName { name, first_line } => {
-                write!(
-                    f,
-                    "duplicate base name {name:?} (first at line {first_line})"
-                )
+                write!(f, "duplicate base name {name:?} (first at line {first_line})")
             }
             Finding::DuplicateId { id, first_line } => {
                 write!(f, "duplicate ID {id:?} (first at line {first_line})")
@@ -233,10 +226,7 @@ impl fmt::Display for Finding {
                 name,
                 first_file,
                 first_line,
-            } => write!(
-                f,
-                "base name {name:?} is also used in {first_file}:{first_line}"
-            ),
+            } => write!(f, "base name {name:?} is also used in {first_file}:{first_line}"),
             Finding::DuplicateIdAcrossFiles {
                 id,
                 first_file,
@@ -268,21 +258,12 @@ impl fmt::Display for Finding {
                 f,
                 "key {key:?} repeated in the section (first at line {first_line}); v8help reads the first"
             ),
-            Finding::KeyCase { key, expected } => write!(
-                f,
-                "key {key:?} is not {expected:?}: keys are case-sensitive"
-            ),
+            Finding::KeyCase { key, expected } => write!(f, "key {key:?} is not {expected:?}: keys are case-sensitive"),
             Finding::KeyOutsideSection { key } => {
-                write!(
-                    f,
-                    "key {key:?} before the first [section] belongs to no base"
-                )
+                write!(f, "key {key:?} before the first [section] belongs to no base")
             }
             Finding::UnrecognizedLine => {
-                write!(
-                    f,
-                    "line is not [section], key=value or blank; kept as it is"
-                )
+                write!(f, "line is not [section], key=value or blank; kept as it is")
             }
             Finding::EmptyKey => write!(f, "line starts with \"=\": the key is empty"),
             Finding::UnknownConnect { name } => {
@@ -326,9 +307,7 @@ pub fn cross_check(lists: &[(&str, &BaseList<'_>)]) -> Vec<(usize, Diagnostic)> 
                     },
                 ));
             }
-            local_names
-                .entry(name_key)
-                .or_insert((file_index, entry.line));
+            local_names.entry(name_key).or_insert((file_index, entry.line));
             let Some(id) = entry.id.map(str::trim).filter(|id| !id.is_empty()) else {
                 continue;
             };
@@ -379,9 +358,7 @@ mod tests {
     #[test]
     fn cross_check_reports_the_later_file_and_points_at_the_first() {
         let user = parse("[Склад]\nConnect=File=\"a\";\nID=1\n".as_bytes());
-        let shared = parse(
-            "[склад]\nConnect=File=\"b\";\nID=2\n[Other]\nConnect=File=\"c\";\nID=1\n".as_bytes(),
-        );
+        let shared = parse("[склад]\nConnect=File=\"b\";\nID=2\n[Other]\nConnect=File=\"c\";\nID=1\n".as_bytes());
         let found = cross_check(&[("ibases.v8i", &user), ("common.v8i", &shared)]);
         assert_eq!(
             found,

@@ -11,9 +11,7 @@ use std::path::PathBuf;
 pub enum EditError {
     /// The file is not UTF-8 (perhaps a legacy code page); writing UTF-8 into it would mix
     /// encodings.
-    #[error(
-        "not valid UTF-8 at byte offset {offset} (line {line}); refusing to write into a file in another encoding"
-    )]
+    #[error("not valid UTF-8 at byte offset {offset} (line {line}); refusing to write into a file in another encoding")]
     InvalidUtf8 {
         /// Byte offset of the first invalid sequence.
         offset: usize,
@@ -27,9 +25,7 @@ pub enum EditError {
         key: String,
     },
     /// The key could not be read back as the same key.
-    #[error(
-        "{key:?} cannot be written as a key (empty, or has \"=\", a line break or a leading \"[\")"
-    )]
+    #[error("{key:?} cannot be written as a key (empty, or has \"=\", a line break or a leading \"[\")")]
     BadKey {
         /// The key as asked.
         key: String,

@@ -11,6 +11,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::error::V8iError;
+use crate::atomic::Staged;
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> V8iError + '_ {
     move |source| V8iError::Io {
@@ -45,32 +46,25 @@ pub fn backup_path_for(path: &Path) -> PathBuf {
 pub fn replace_file(path: &Path, original: &[u8], new: &[u8]) -> Result<PathBuf, V8iError> {
     let target = fs::canonicalize(path).map_err(io_error(path))?;
     ensure_unchanged(&target, path, original)?;
-    let permissions = fs::metadata(&target).map_err(io_error(path))?.permissions();
-
     let backup = backup_path_for(path);
     write_new_file(&backup, original)?;
-
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let temp = match write_temp(dir, &target, new, permissions) {
-        Ok(temp) => temp,
-        Err(err) => {
+    let staged = match Staged::write(&target, new) {
+        Ok(staged) => staged,
+        Err(source) => {
             let _ = fs::remove_file(&backup);
-            return Err(err);
+            return Err(V8iError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
         }
     };
+    // Checked again as late as possible: an edit saved meanwhile is never overwritten.
     if let Err(err) = ensure_unchanged(&target, path, original) {
-        let _ = fs::remove_file(&temp);
+        drop(staged);
         let _ = fs::remove_file(&backup);
         return Err(err);
     }
-    if let Err(source) = fs::rename(&temp, &target) {
-        let _ = fs::remove_file(&temp);
-        return Err(V8iError::Io {
-            path: path.to_path_buf(),
-            source,
-        });
-    }
-    sync_dir(dir);
+    staged.commit().map_err(io_error(path))?;
     Ok(backup)
 }
 
@@ -92,53 +86,6 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), V8iError> {
         .map_err(io_error(path))?;
     file.write_all(bytes).map_err(io_error(path))?;
     file.sync_all().map_err(io_error(path))
-}
-
-fn write_temp(
-    dir: &Path,
-    target: &Path,
-    bytes: &[u8],
-    permissions: fs::Permissions,
-) -> Result<PathBuf, V8iError> {
-    let file_name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let pid = std::process::id();
-    for attempt in 0..100 {
-        let temp = dir.join(format!(".{file_name}.v8help-{pid}-{attempt}.tmp"));
-        let mut file = match OpenOptions::new().write(true).create_new(true).open(&temp) {
-            Ok(file) => file,
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(source) => return Err(V8iError::Io { path: temp, source }),
-        };
-        let written = file
-            .write_all(bytes)
-            .and_then(|()| file.set_permissions(permissions.clone()))
-            .and_then(|()| file.sync_all());
-        return match written {
-            Ok(()) => Ok(temp),
-            Err(source) => {
-                let _ = fs::remove_file(&temp);
-                Err(V8iError::Io { path: temp, source })
-            }
-        };
-    }
-    Err(V8iError::Io {
-        path: dir.to_path_buf(),
-        source: io::Error::new(io::ErrorKind::AlreadyExists, "no free temporary file name"),
-    })
-}
-
-/// Makes the rename durable where the platform allows syncing a directory; elsewhere the
-/// rename is still atomic, only its durability after a power cut is up to the OS.
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(handle) = fs::File::open(dir) {
-        let _ = handle.sync_all();
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
 
 #[cfg(test)]
@@ -188,12 +135,7 @@ mod tests {
         fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).expect("chmod");
         std::os::unix::fs::symlink(&real, &link).expect("symlink");
         replace_file(&link, b"old", b"new").expect("replace");
-        assert!(
-            fs::symlink_metadata(&link)
-                .expect("stat")
-                .file_type()
-                .is_symlink()
-        );
+        assert!(fs::symlink_metadata(&link).expect("stat").file_type().is_symlink());
         assert_eq!(fs::read(&real).expect("read"), b"new");
         let mode = fs::metadata(&real).expect("stat").permissions().mode();
         assert_eq!(mode & 0o777, 0o640);

@@ -32,8 +32,7 @@ pub use diagnostic::{Diagnostic, Finding, Presence, Severity, cross_check};
 pub use error::{CfgError, EditError, V8iError};
 pub use file::{backup_path_for, replace_file};
 pub use reader::{
-    BaseList, Entry, EntryKind, InvalidUtf8, KeyLine, LineKind, LineRef, OrderInList, Section,
-    names_equal, parse,
+    BaseList, Entry, EntryKind, InvalidUtf8, KeyLine, LineKind, LineRef, OrderInList, Section, names_equal, parse,
 };
 pub use writer::{Change, Edited, SetKey, apply};
 
@@ -54,9 +53,7 @@ pub const ORDER_KEY: &str = "OrderInList";
 /// client can open from the "Need help" link.
 pub fn is_http_url(url: &str) -> bool {
     let bytes = url.as_bytes();
-    let starts_with = |prefix: &[u8]| {
-        bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix)
-    };
+    let starts_with = |prefix: &[u8]| bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix);
     let rest = if starts_with(b"https://") {
         &url[8..]
     } else if starts_with(b"http://") {

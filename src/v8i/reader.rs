@@ -20,14 +20,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// The keys whose spelling matters to the platform; a key equal to one of these but for
 /// case is worth a warning, since keys are case-sensitive. The order is that of the fields
 /// of [`Entry`], which [`Section::entry`] relies on.
-const KNOWN_KEYS: [&str; 6] = [
-    CONNECT_KEY,
-    FOLDER_KEY,
-    ID_KEY,
-    ORDER_KEY,
-    HELP_TEXT_KEY,
-    HELP_URL_KEY,
-];
+const KNOWN_KEYS: [&str; 6] = [CONNECT_KEY, FOLDER_KEY, ID_KEY, ORDER_KEY, HELP_TEXT_KEY, HELP_URL_KEY];
 
 /// A parsed base list. Holds the text and where every line, section and key is, so that
 /// readers get exact values and the writer can change one line without touching the rest.
@@ -316,19 +309,14 @@ fn split(bytes: &[u8], start: usize) -> (Vec<Line>, Vec<SectionData>) {
     let mut first_eq = None;
     let mut push = |line_start: usize, newline: Option<usize>, first_eq: Option<usize>| {
         let (content_end, end) = match newline {
-            Some(newline) if newline > line_start && bytes[newline - 1] == b'\r' => {
-                (newline - 1, newline + 1)
-            }
+            Some(newline) if newline > line_start && bytes[newline - 1] == b'\r' => (newline - 1, newline + 1),
             Some(newline) => (newline, newline + 1),
             None => (bytes.len(), bytes.len()),
         };
         let kind = classify(bytes, line_start, content_end, first_eq);
         let index = lines.len();
         match kind {
-            Kind::Header {
-                name_start,
-                name_end,
-            } => {
+            Kind::Header { name_start, name_end } => {
                 sections.push(SectionData {
                     header: index,
                     end: index + 1,
@@ -395,12 +383,7 @@ fn classify(bytes: &[u8], start: usize, end: usize, first_eq: Option<usize>) -> 
     };
     let trimmed_start = start + first;
     if bytes[trimmed_start] == b'[' {
-        let trimmed_end = end
-            - bytes[start..end]
-                .iter()
-                .rev()
-                .take_while(|b| is_space(b))
-                .count();
+        let trimmed_end = end - bytes[start..end].iter().rev().take_while(|b| is_space(b)).count();
         if trimmed_end - trimmed_start >= 2 && bytes[trimmed_end - 1] == b']' {
             return Kind::Header {
                 name_start: trimmed_start + 1,
@@ -468,16 +451,8 @@ impl<'a> BaseList<'a> {
     /// The line ending most lines use: what a new line gets when its neighbours say nothing.
     /// CRLF (the platform's own) when the file has no line ending at all.
     pub fn dominant_line_ending(&self) -> &'static str {
-        let crlf = self
-            .lines
-            .iter()
-            .filter(|l| l.end - l.content_end == 2)
-            .count();
-        let lf = self
-            .lines
-            .iter()
-            .filter(|l| l.end - l.content_end == 1)
-            .count();
+        let crlf = self.lines.iter().filter(|l| l.end - l.content_end == 2).count();
+        let lf = self.lines.iter().filter(|l| l.end - l.content_end == 1).count();
         if lf > crlf { "\n" } else { "\r\n" }
     }
 
@@ -486,10 +461,7 @@ impl<'a> BaseList<'a> {
         let text = &self.text[..];
         let kind = match line.kind {
             Kind::Blank => LineKind::Blank,
-            Kind::Header {
-                name_start,
-                name_end,
-            } => LineKind::Header {
+            Kind::Header { name_start, name_end } => LineKind::Header {
                 name: &text[name_start..name_end],
             },
             Kind::Key { eq } => LineKind::Key {
@@ -658,11 +630,10 @@ pub fn names_equal(a: &str, b: &str) -> bool {
 /// single-character cases of [`fold_char`] are taken without building its iterator.
 fn fold_hash(name: &str) -> u64 {
     let step = |hash: u64, c: char| (hash ^ u64::from(u32::from(c))).wrapping_mul(0x100_0000_01b3);
-    name.chars()
-        .fold(0xcbf2_9ce4_8422_2325, |hash, c| match fold_char(c) {
-            Folded::One(Some(folded)) => step(hash, folded),
-            other => other.fold(hash, step),
-        })
+    name.chars().fold(0xcbf2_9ce4_8422_2325, |hash, c| match fold_char(c) {
+        Folded::One(Some(folded)) => step(hash, folded),
+        other => other.fold(hash, step),
+    })
 }
 
 /// A hash equal for byte strings equal but for ASCII case (`0x20` is set in every byte,
@@ -674,8 +645,7 @@ fn ascii_fold_hash(bytes: &[u8]) -> u64 {
     for chunk in chunks.by_ref() {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
-        hash = (hash ^ (u64::from_le_bytes(word) | 0x2020_2020_2020_2020))
-            .wrapping_mul(0x100_0000_01b3);
+        hash = (hash ^ (u64::from_le_bytes(word) | 0x2020_2020_2020_2020)).wrapping_mul(0x100_0000_01b3);
         hash ^= hash >> 29;
     }
     for &b in chunks.remainder() {
@@ -686,12 +656,7 @@ fn ascii_fold_hash(bytes: &[u8]) -> u64 {
 
 /// Records `index` as the first holder of `hash` or returns the earlier section that is
 /// `equal` to it. A hash shared by unequal keys falls back to a scan of the earlier sections.
-fn first_equal(
-    seen: &mut FirstByHash,
-    hash: u64,
-    index: usize,
-    equal: impl Fn(usize) -> bool,
-) -> Option<usize> {
+fn first_equal(seen: &mut FirstByHash, hash: u64, index: usize, equal: impl Fn(usize) -> bool) -> Option<usize> {
     match seen.entry(hash) {
         Slot::Vacant(slot) => {
             slot.insert(index);
@@ -752,10 +717,7 @@ fn diagnose(list: &BaseList<'_>) -> Vec<Diagnostic> {
         let name = section.name();
         let line = section.line();
         let hash = fold_hash(name);
-        let same_name = |other: usize| {
-            list.section(other)
-                .is_some_and(|s| names_equal(s.name(), name))
-        };
+        let same_name = |other: usize| list.section(other).is_some_and(|s| names_equal(s.name(), name));
         if let Some(first) = first_equal(&mut names, hash, section.index, same_name) {
             out.push(Diagnostic {
                 line,
@@ -814,12 +776,7 @@ fn diagnose_lines<'l>(
             Kind::Blank | Kind::Header { .. } => continue,
         };
         let key = &text[line.start..eq];
-        let mut push = |finding| {
-            out.push(Diagnostic {
-                line: number,
-                finding,
-            })
-        };
+        let mut push = |finding| out.push(Diagnostic { line: number, finding });
         let trimmed = trim_blanks(key);
         if trimmed.is_empty() {
             push(Finding::EmptyKey);
@@ -827,9 +784,7 @@ fn diagnose_lines<'l>(
         }
         if trimmed.len() != key.len() {
             push(Finding::SpaceAroundKey { key: key.into() });
-        } else if matches!(text.as_bytes().get(eq + 1), Some(b' ' | b'\t'))
-            && eq + 1 < line.content_end
-        {
+        } else if matches!(text.as_bytes().get(eq + 1), Some(b' ' | b'\t')) && eq + 1 < line.content_end {
             push(Finding::SpaceAfterEquals { key: key.into() });
         }
         if let Some(expected) = KNOWN_KEYS
@@ -872,9 +827,7 @@ fn diagnose_entry(entry: &Entry<'_>, out: &mut Vec<Diagnostic>) {
         .order_in_list
         .filter(|o| !is_plain_number(o) && OrderInList::parse(o).is_none())
     {
-        push(Finding::OrderNotNumber {
-            value: order.into(),
-        });
+        push(Finding::OrderNotNumber { value: order.into() });
     }
     let Some(connect) = entry.connect else {
         return;
@@ -912,10 +865,7 @@ mod tests {
     use crate::v8i::Severity;
 
     fn findings(list: &BaseList<'_>) -> Vec<(usize, Finding)> {
-        list.diagnostics()
-            .iter()
-            .map(|d| (d.line, d.finding.clone()))
-            .collect()
+        list.diagnostics().iter().map(|d| (d.line, d.finding.clone())).collect()
     }
 
     #[test]
@@ -945,10 +895,7 @@ mod tests {
         let text = "[A]\nStartupErrorHelpText=Звоните; #42 \"дежурному\" = быстро  \n";
         let list = parse(text.as_bytes());
         let entry = list.entries().next().expect("one section");
-        assert_eq!(
-            entry.help_text,
-            Some("Звоните; #42 \"дежурному\" = быстро  ")
-        );
+        assert_eq!(entry.help_text, Some("Звоните; #42 \"дежурному\" = быстро  "));
     }
 
     #[test]
@@ -976,9 +923,7 @@ mod tests {
 
     #[test]
     fn duplicate_names_compare_cyrillic_without_case() {
-        let list = parse(
-            "[Бухгалтерия]\nConnect=File=\"a\";\n[БУХГАЛТЕРИЯ]\nConnect=File=\"b\";\n".as_bytes(),
-        );
+        let list = parse("[Бухгалтерия]\nConnect=File=\"a\";\n[БУХГАЛТЕРИЯ]\nConnect=File=\"b\";\n".as_bytes());
         assert!(findings(&list).contains(&(
             3,
             Finding::DuplicateName {
@@ -1023,22 +968,14 @@ mod tests {
     fn spaces_around_equals_are_reported_on_their_line() {
         let list = parse(b"[A]\nConnect = File=\"x\";\nStartupErrorHelpText= hi\n");
         let found = findings(&list);
-        assert!(found.contains(&(
-            2,
-            Finding::SpaceAroundKey {
-                key: "Connect ".into()
-            }
-        )));
+        assert!(found.contains(&(2, Finding::SpaceAroundKey { key: "Connect ".into() })));
         assert!(found.contains(&(
             3,
             Finding::SpaceAfterEquals {
                 key: "StartupErrorHelpText".into()
             }
         )));
-        assert_eq!(
-            list.entries().next().map(|e| e.kind()),
-            Some(EntryKind::Group)
-        );
+        assert_eq!(list.entries().next().map(|e| e.kind()), Some(EntryKind::Group));
     }
 
     #[test]
@@ -1089,10 +1026,7 @@ mod tests {
         }
         assert!(names_equal("Склад ЁЛКИ", "склад ёлки"));
         assert!(!names_equal("Склад", "Склад "));
-        assert_eq!(
-            fold_hash("БУХГАЛТЕРИЯ Ёлка İ"),
-            fold_hash("бухгалтерия ёлка i̇")
-        );
+        assert_eq!(fold_hash("БУХГАЛТЕРИЯ Ёлка İ"), fold_hash("бухгалтерия ёлка i̇"));
         assert_ne!(fold_hash("Склад"), fold_hash("Склад "));
         assert_eq!(
             ascii_fold_hash(b"AAAAAAAA-0000-4000-8000-00000000000B"),
@@ -1102,14 +1036,8 @@ mod tests {
 
     #[test]
     fn order_in_list_may_be_fractional() {
-        assert_eq!(
-            OrderInList::parse("8192.5"),
-            Some(OrderInList::Fractional(8192.5))
-        );
-        assert_eq!(
-            OrderInList::parse("16384"),
-            Some(OrderInList::Integer(16384))
-        );
+        assert_eq!(OrderInList::parse("8192.5"), Some(OrderInList::Fractional(8192.5)));
+        assert_eq!(OrderInList::parse("16384"), Some(OrderInList::Integer(16384)));
         for plain in ["0", "-12", "8192.5", "16384.", "007"] {
             assert!(is_plain_number(plain), "{plain}");
             assert!(OrderInList::parse(plain).is_some(), "{plain}");

@@ -73,14 +73,9 @@ pub fn apply(list: &BaseList<'_>, sets: &[SetKey<'_>]) -> Result<Edited, EditErr
     for (i, set) in sets.iter().enumerate() {
         check_key(set.key)?;
         if set.value.contains(['\r', '\n']) {
-            return Err(EditError::LineBreakInValue {
-                key: set.key.into(),
-            });
+            return Err(EditError::LineBreakInValue { key: set.key.into() });
         }
-        if sets[..i]
-            .iter()
-            .any(|s| s.section == set.section && s.key == set.key)
-        {
+        if sets[..i].iter().any(|s| s.section == set.section && s.key == set.key) {
             return Err(EditError::SetTwice {
                 key: set.key.into(),
                 index: set.section,
@@ -93,8 +88,7 @@ pub fn apply(list: &BaseList<'_>, sets: &[SetKey<'_>]) -> Result<Edited, EditErr
     splices.sort_by_key(|s| (s.from, s.added_line));
 
     let text = list.text();
-    let mut bytes =
-        Vec::with_capacity(text.len() + splices.iter().map(|s| s.insert.len()).sum::<usize>());
+    let mut bytes = Vec::with_capacity(text.len() + splices.iter().map(|s| s.insert.len()).sum::<usize>());
     let mut copied = 0;
     let mut added_before = 0;
     let mut changes = Vec::with_capacity(splices.len());
@@ -207,10 +201,7 @@ mod tests {
 
     fn set(list: &BaseList<'_>, sets: &[SetKey<'_>]) -> (String, Vec<Change>) {
         let edited = apply(list, sets).expect("edit");
-        (
-            String::from_utf8(edited.bytes).expect("utf-8"),
-            edited.changes,
-        )
+        (String::from_utf8(edited.bytes).expect("utf-8"), edited.changes)
     }
 
     #[test]
@@ -241,8 +232,7 @@ mod tests {
 
     #[test]
     fn existing_key_is_replaced_in_place_at_every_occurrence() {
-        let list =
-            parse(b"[A]\nConnect=x\nStartupErrorHelpURL=old\nZ=1\nStartupErrorHelpURL=older\r\n");
+        let list = parse(b"[A]\nConnect=x\nStartupErrorHelpURL=old\nZ=1\nStartupErrorHelpURL=older\r\n");
         let (out, changes) = set(
             &list,
             &[SetKey {
@@ -256,10 +246,7 @@ mod tests {
             "[A]\nConnect=x\nStartupErrorHelpURL=https://h/?a=1#b\nZ=1\nStartupErrorHelpURL=https://h/?a=1#b\r\n"
         );
         let lines: Vec<_> = changes.iter().map(|c| (c.line, c.old.clone())).collect();
-        assert_eq!(
-            lines,
-            [(3, Some("old".to_string())), (5, Some("older".to_string()))]
-        );
+        assert_eq!(lines, [(3, Some("old".to_string())), (5, Some("older".to_string()))]);
     }
 
     #[test]
@@ -307,10 +294,7 @@ mod tests {
         );
         assert_eq!(out, "[a]\r\nStartupErrorHelpURL=0\r\nStartupErrorHelpText=");
         let lines: Vec<_> = changes.iter().map(|c| (c.key.as_str(), c.line)).collect();
-        assert_eq!(
-            lines,
-            [("StartupErrorHelpURL", 2), ("StartupErrorHelpText", 3)]
-        );
+        assert_eq!(lines, [("StartupErrorHelpURL", 2), ("StartupErrorHelpText", 3)]);
     }
 
     #[test]
@@ -349,10 +333,7 @@ mod tests {
                 },
             ],
         );
-        let lines: Vec<_> = changes
-            .iter()
-            .map(|c| (c.section_name.as_str(), c.line))
-            .collect();
+        let lines: Vec<_> = changes.iter().map(|c| (c.section_name.as_str(), c.line)).collect();
         assert_eq!(lines, [("A", 3), ("B", 6)]);
     }
 
@@ -374,20 +355,8 @@ mod tests {
     #[test]
     fn refuses_line_breaks_bad_keys_and_non_utf8_files() {
         let list = parse(b"[A]\n");
-        let one = |key, value| {
-            apply(
-                &list,
-                &[SetKey {
-                    section: 0,
-                    key,
-                    value,
-                }],
-            )
-        };
-        assert!(matches!(
-            one("K", "a\nb"),
-            Err(EditError::LineBreakInValue { .. })
-        ));
+        let one = |key, value| apply(&list, &[SetKey { section: 0, key, value }]);
+        assert!(matches!(one("K", "a\nb"), Err(EditError::LineBreakInValue { .. })));
         assert!(matches!(one("K=1", "a"), Err(EditError::BadKey { .. })));
         assert!(matches!(one("[K]", "a"), Err(EditError::BadKey { .. })));
         assert!(matches!(

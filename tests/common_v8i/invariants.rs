@@ -22,10 +22,7 @@ pub fn check(data: &[u8]) {
     let _ = v8i::parse_start_cfg(data);
 
     if list.invalid_utf8().is_some() {
-        assert!(
-            v8i::apply(&list, &[]).is_err(),
-            "a non-UTF-8 list must not be written"
-        );
+        assert!(v8i::apply(&list, &[]).is_err(), "a non-UTF-8 list must not be written");
         return;
     }
     let mut joined = Vec::with_capacity(data.len());

@@ -10,9 +10,7 @@ use std::process::{Command, Output};
 
 /// `fixtures/v8i` in the source tree.
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join("v8i")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("v8i")
 }
 
 /// Runs `v8help` with `args` in `dir` and returns what it did.
@@ -53,10 +51,7 @@ pub fn generated_list(bases: usize) -> String {
     }
     for b in 0..bases {
         let connect = match b % 3 {
-            0 => format!(
-                "Srvr=\"srv1c-{:02}.corp.local:1541\";Ref=\"base_{b}\";",
-                b % 7
-            ),
+            0 => format!("Srvr=\"srv1c-{:02}.corp.local:1541\";Ref=\"base_{b}\";", b % 7),
             1 => format!("File=\"\\\\fs-{:02}\\1c$\\База {b}\";", b % 5),
             _ => format!("ws=\"https://web1c.corp.local/base_{b}?x=1;y=2\";"),
         };
