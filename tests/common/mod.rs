@@ -30,6 +30,8 @@ pub struct Pki {
     pub ca: CertificateDer<'static>,
     pub cert_path: PathBuf,
     pub key_path: PathBuf,
+    /// The CA certificate as a PEM file, for clients given a `--ca` option.
+    pub ca_path: PathBuf,
     issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
 }
 
@@ -44,11 +46,14 @@ impl Pki {
         let issuer = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap()).unwrap();
         let cert_path = dir.path().join("cert.pem");
         let key_path = dir.path().join("key.pem");
+        let ca_path = dir.path().join("ca.pem");
+        std::fs::write(&ca_path, issuer.pem()).unwrap();
         let pki = Pki {
             ca: issuer.der().clone(),
             dir,
             cert_path,
             key_path,
+            ca_path,
             issuer,
         };
         let (cert, key) = pki.issue();
