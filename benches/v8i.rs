@@ -2,7 +2,7 @@
 //! INI reader, set up to keep `;` and `#` like v8help does) on the same generated list of
 //! 10,000 bases in 1,000 groups.
 //!
-//! Run: `cargo bench --bench v8i` (figures in bench/V8I_RESULTS.md). `cargo test --benches`
+//! Run: `cargo bench --bench v8i` (figures in the README, Benchmarks). `cargo test --benches`
 //! runs each benchmark once, as a smoke test.
 
 #[path = "../tests/common_v8i/mod.rs"]
