@@ -103,8 +103,7 @@ async fn save_and_wait_invalid(server: &TestServer) {
 
 /// The leaf certificate a new handshake gets.
 async fn served_certificate(server: &TestServer) -> Vec<u8> {
-    let tls = tls_connect(server.https, &server.pki.ca, false).await;
-    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+    leaf_at(server.https, server.pki.ca.clone()).await
 }
 
 fn pem_der(pem: &str) -> Vec<u8> {
@@ -241,4 +240,86 @@ fn json_logs_are_one_object_per_line() {
             .iter()
             .any(|r| r["fields"]["message"].as_str().unwrap_or("").contains("listening on"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_a_certificate_changed_behind_the_watchers_back() {
+    use std::io::{BufRead, BufReader};
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let message = dir.path().join("message.json");
+    std::fs::write(&message, DOC).unwrap();
+    // Second names for the certificate files in a directory nobody watches: writes through
+    // them change the files without an event in the watched directory.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::hard_link(&pki.cert_path, elsewhere.join("cert.pem")).unwrap();
+    std::fs::hard_link(&pki.key_path, elsewhere.join("key.pem")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_v8help"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tz",
+            "UTC",
+            "--recheck-interval",
+            "3600",
+            "--cert",
+        ])
+        .arg(&pki.cert_path)
+        .arg("--key")
+        .arg(&pki.key_path)
+        .arg("--message")
+        .arg(&message)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let port: u16 = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find_map(|l| {
+            l.split("https://127.0.0.1:")
+                .nth(1)
+                .and_then(|rest| rest.split([';', ' ']).next()?.parse().ok())
+        })
+        .expect("the listening line");
+    std::thread::spawn(move || lines.for_each(drop)); // keep draining the log
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let first = leaf_at(addr, pki.ca.clone()).await;
+
+    let (cert, key) = pki.issue();
+    std::fs::write(elsewhere.join("key.pem"), &key).unwrap();
+    std::fs::write(elsewhere.join("cert.pem"), &cert).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        leaf_at(addr, pki.ca.clone()).await,
+        first,
+        "seen without SIGHUP: the test would prove nothing"
+    );
+
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let renewed = pem_der(&cert);
+    let ca = pki.ca.clone();
+    wait_for(Duration::from_secs(10), "SIGHUP to load the new certificate", || {
+        let ca = ca.clone();
+        let renewed = renewed.clone();
+        async move { (leaf_at(addr, ca).await == renewed).then_some(()) }
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The leaf certificate a new handshake with `addr` gets.
+async fn leaf_at(addr: std::net::SocketAddr, ca: rustls::pki_types::CertificateDer<'static>) -> Vec<u8> {
+    let tls = tls_connect(addr, &ca, false).await;
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
 }
