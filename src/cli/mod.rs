@@ -60,7 +60,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 
 fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
     let config = ServeConfig::resolve(args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // The workers run their own runtimes (see Server::run); this one only watches files and
+    // handles signals.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         if let Some(warning) = &config.zone_warning {
             tracing::warn!("{warning}");
