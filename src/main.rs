@@ -14,9 +14,12 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let cli = v8help::cli::Cli::parse();
     let filter = EnvFilter::try_from_env("V8HELP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only on a terminal: never escape codes in the journal or a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match cli.log_format {
         v8help::cli::LogFormat::Text => logs.init(),
         v8help::cli::LogFormat::Json => logs.json().init(),

@@ -198,34 +198,24 @@ fn json_logs_are_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
     let message = dir.path().join("message.json");
     std::fs::write(&message, "{ broken").unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_v8help"))
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tz",
-            "UTC",
-            "--message",
-        ])
-        .arg(&message)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::{BufRead, BufReader};
-    let mut lines = Vec::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        let done = line.contains("listening on");
-        lines.push(line);
-        if done {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let records: Vec<serde_json::Value> = lines
+    let arg = std::ffi::OsStr::new;
+    let service = Binary::serve(
+        &[
+            arg("--log-format"),
+            arg("json"),
+            arg("serve"),
+            arg("--listen"),
+            arg("127.0.0.1:0"),
+            arg("--tz"),
+            arg("UTC"),
+            arg("--message"),
+            message.as_os_str(),
+        ],
+        &[],
+    );
+    service.wait_log("listening on", Duration::from_secs(10));
+    let records: Vec<serde_json::Value> = service
+        .log()
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
@@ -235,16 +225,52 @@ fn json_logs_are_one_object_per_line() {
         .expect("the invalid file is logged as an error");
     let text = error["fields"]["message"].as_str().unwrap();
     assert!(text.contains("line 1, column 3"), "{text}");
-    assert!(
-        records
-            .iter()
-            .any(|r| r["fields"]["message"].as_str().unwrap_or("").contains("listening on"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_and_config_file_settings_apply_and_the_access_log_names_each_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let message = dir.path().join("message.json");
+    std::fs::write(&message, DOC).unwrap();
+    let pki = Pki::new();
+    let config = dir.path().join("v8help.toml");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\ncert = {:?}\nkey = {:?}\ncors_origin = \"https://1c.example\"\ntz = \"UTC\"\n",
+        pki.cert_path, pki.key_path
     );
+    std::fs::write(&config, toml).unwrap();
+    let arg = std::ffi::OsStr::new;
+    let service = Binary::serve(
+        &[arg("serve"), arg("--config"), config.as_os_str()],
+        &[
+            ("V8HELP_MESSAGE", message.to_str().unwrap()),
+            ("V8HELP_MAX_AGE", "7"),
+            ("V8HELP_ACCESS_LOG", "true"),
+        ],
+    );
+    let req = http::Request::get("/message.json")
+        .header("host", "127.0.0.1")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let r = request(service.addr(), &pki.ca, req, false).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["userMessage"],
+        "Работы до 14:00",
+        "V8HELP_MESSAGE names the file"
+    );
+    assert_eq!(r.header("cache-control"), Some("max-age=7"), "V8HELP_MAX_AGE");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://1c.example"),
+        "cors_origin from the file"
+    );
+    let line = service.wait_log("path=/message.json", Duration::from_secs(5));
+    assert!(line.contains("method=GET") && line.contains("status=200"), "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_a_certificate_changed_behind_the_watchers_back() {
-    use std::io::{BufRead, BufReader};
     let pki = Pki::new();
     let dir = tempfile::tempdir().unwrap();
     let message = dir.path().join("message.json");
@@ -255,37 +281,26 @@ async fn sighup_reloads_a_certificate_changed_behind_the_watchers_back() {
     std::fs::create_dir(&elsewhere).unwrap();
     std::fs::hard_link(&pki.cert_path, elsewhere.join("cert.pem")).unwrap();
     std::fs::hard_link(&pki.key_path, elsewhere.join("key.pem")).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_v8help"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tz",
-            "UTC",
-            "--recheck-interval",
-            "3600",
-            "--cert",
-        ])
-        .arg(&pki.cert_path)
-        .arg("--key")
-        .arg(&pki.key_path)
-        .arg("--message")
-        .arg(&message)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let port: u16 = lines
-        .by_ref()
-        .map(|l| l.unwrap())
-        .find_map(|l| {
-            l.split("https://127.0.0.1:")
-                .nth(1)
-                .and_then(|rest| rest.split([';', ' ']).next()?.parse().ok())
-        })
-        .expect("the listening line");
-    std::thread::spawn(move || lines.for_each(drop)); // keep draining the log
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let arg = std::ffi::OsStr::new;
+    let service = Binary::serve(
+        &[
+            arg("serve"),
+            arg("--listen"),
+            arg("127.0.0.1:0"),
+            arg("--tz"),
+            arg("UTC"),
+            arg("--recheck-interval"),
+            arg("3600"),
+            arg("--cert"),
+            pki.cert_path.as_os_str(),
+            arg("--key"),
+            pki.key_path.as_os_str(),
+            arg("--message"),
+            message.as_os_str(),
+        ],
+        &[],
+    );
+    let addr = service.addr();
     let first = leaf_at(addr, pki.ca.clone()).await;
 
     let (cert, key) = pki.issue();
@@ -298,14 +313,7 @@ async fn sighup_reloads_a_certificate_changed_behind_the_watchers_back() {
         "seen without SIGHUP: the test would prove nothing"
     );
 
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    service.signal("HUP");
     let renewed = pem_der(&cert);
     let ca = pki.ca.clone();
     wait_for(Duration::from_secs(10), "SIGHUP to load the new certificate", || {
@@ -314,8 +322,7 @@ async fn sighup_reloads_a_certificate_changed_behind_the_watchers_back() {
         async move { (leaf_at(addr, ca).await == renewed).then_some(()) }
     })
     .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    service.wait_log("certificate reloaded", Duration::from_secs(5));
 }
 
 /// The leaf certificate a new handshake with `addr` gets.

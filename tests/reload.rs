@@ -472,35 +472,26 @@ async fn storm_end(server: &TestServer, clients: Clients) {
 
 #[test]
 fn sighup_makes_the_running_service_reload() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let message = dir.path().join("message.json");
     std::fs::write(&message, doc("before")).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_v8help"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--tz", "UTC", "--message"])
-        .arg(&message)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id().to_string();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let mut find = |needle: &str, seen: &mut Vec<String>| {
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            seen.push(line.clone());
-            if line.contains(needle) {
-                return true;
-            }
-        }
-        false
-    };
-    assert!(find("listening on", &mut seen), "{seen:?}");
-    let kill = |sig: &str| std::process::Command::new("kill").args([sig, &pid]).status().unwrap();
-    assert!(kill("-HUP").success());
-    assert!(find("SIGHUP: reloading the message file", &mut seen), "{seen:?}");
-    assert!(find("message loaded", &mut seen), "{seen:?}");
-    assert!(kill("-TERM").success());
-    let status = child.wait().unwrap();
+    let arg = |s: &'static str| std::ffi::OsStr::new(s);
+    let service = Binary::serve(
+        &[
+            arg("serve"),
+            arg("--listen"),
+            arg("127.0.0.1:0"),
+            arg("--tz"),
+            arg("UTC"),
+            arg("--message"),
+            message.as_os_str(),
+        ],
+        &[],
+    );
+    service.signal("HUP");
+    service.wait_log("SIGHUP: reloading the message file", Duration::from_secs(10));
+    service.signal("TERM");
+    service.wait_log("v8help stopped", Duration::from_secs(20));
+    let status = service.wait();
     assert!(status.success(), "exit after SIGTERM: {status}");
 }
