@@ -71,7 +71,7 @@ async fn first_visit_registers_the_worker_and_caches_the_help_page() {
                 "the older build's cache was not deleted: {names}"
             );
             let urls = cached_asset_urls(browser).await?;
-            for path in ["/help", "/help.css", "/help.js"] {
+            for path in ["/help", "/help.css", "/message.js", "/help.js"] {
                 let entry = format!("{cache} {}", env.a.url(path));
                 ensure!(urls.contains(&entry), "{entry} is not cached; the caches hold {urls:?}");
             }
@@ -439,4 +439,102 @@ async fn a_russian_browser_gets_the_page_and_the_message_in_russian() {
         Ok(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_imports_message_js_under_a_trusted_types_csp_a_proxy_adds_to_sw_js() {
+    const TEXT: &str = "Maintenance tonight from 22:00";
+    run(
+        json!({"userMessage": TEXT, "expires": in_hours(2)}),
+        async |env: &Env| {
+            let browser = &env.browser;
+            // The publication's own policy, which a proxy adding it to every response sends
+            // with sw.js too: Trusted Types required, only the policy name `v8help` allowed.
+            let csp = format!(
+                "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' {}; \
+                 require-trusted-types-for 'script'; trusted-types v8help",
+                env.b.origin()
+            );
+            let proxy = CspProxy::start(env.a.addr, &csp).await?;
+            let result = async {
+                // The check page writes no message: the worker kept it, so message.js loaded.
+                env.install_worker_from(&proxy.url("/demo"), TEXT).await?;
+                let sent = browser
+                    .eval("return (await fetch('sw.js', {cache: 'no-store'})).headers.get('content-security-policy');")
+                    .await?;
+                ensure!(
+                    sent.as_str()
+                        .is_some_and(|p| p.contains("require-trusted-types-for 'script'")),
+                    "sw.js came without the proxy's policy: {sent}"
+                );
+
+                env.a.stop().await?;
+                browser.goto(&proxy.url("/base/ru_RU/")).await?;
+                let state = env.help_state().await?;
+                ensure!(state == "live", "the help page shows {state:?}");
+                ensure!(browser.visible_text("#message-text").await? == TEXT);
+                Ok(())
+            }
+            .await;
+            proxy.stop().await;
+            result
+        },
+    )
+    .await;
+}
+
+/// A reverse proxy to a v8help origin that adds a Content-Security-Policy to every answer,
+/// as `add_header` in a publication's nginx `server` block does for its locations too.
+/// When the origin is down it closes the connection.
+struct CspProxy {
+    addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CspProxy {
+    async fn start(upstream: std::net::SocketAddr, csp: &str) -> anyhow::Result<CspProxy> {
+        use hyper::body::Incoming;
+        use hyper_util::client::legacy::Client;
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+
+        let csp = http::HeaderValue::from_str(csp)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let client = Client::builder(TokioExecutor::new()).build_http::<Incoming>();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                let (client, csp) = (client.clone(), csp.clone());
+                let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+                    let (client, csp) = (client.clone(), csp.clone());
+                    async move {
+                        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+                        *request.uri_mut() = format!("http://{upstream}{path}").parse()?;
+                        let mut response = client.request(request).await?;
+                        response
+                            .headers_mut()
+                            .append(http::header::CONTENT_SECURITY_POLICY, csp);
+                        anyhow::Ok(response)
+                    }
+                });
+                connections.spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(CspProxy { addr, task })
+    }
+
+    /// An absolute URL on the proxy's origin.
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Closes the listener and every connection.
+    async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
 }

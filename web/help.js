@@ -7,10 +7,8 @@
 'use strict';
 
 (() => {
-  // Must match sw.js: where the last message this browser saw is kept.
-  const LAST_MESSAGE_CACHE = 'v8help-last-message';
-  // How long the page waits for the message service before it falls back to the cache.
-  const MESSAGE_TIMEOUT_MS = 8000;
+  // From message.js, which help.html loads first; sw.js uses the same functions.
+  const { LAST_MESSAGE_CACHE, fetchMessage, remember } = self.v8helpMessage;
 
   const STRINGS = {
     en: {
@@ -177,39 +175,6 @@
     }
   }
 
-  async function fetchLive() {
-    const url = new URL(serviceUrl);
-    url.searchParams.set('lang', primary);
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), MESSAGE_TIMEOUT_MS);
-    try {
-      const response = await fetch(url, {
-        signal: abort.signal,
-        cache: 'no-store',
-        credentials: 'omit',
-        mode: 'cors',
-        headers: { Accept: 'application/json' },
-      });
-      if (!response.ok) throw new Error(`message service answered ${response.status}`);
-      const body = await response.json();
-      if (!body || typeof body !== 'object' || typeof body.userMessage !== 'string') {
-        throw new Error('message service answered without a userMessage');
-      }
-      return body;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async function remember(message) {
-    if (!('caches' in self)) return;
-    const cache = await caches.open(LAST_MESSAGE_CACHE);
-    const record = { message, fetchedAt: new Date().toISOString(), source: serviceUrl.href };
-    await cache.put(lastMessageKey, new Response(JSON.stringify(record), {
-      headers: { 'Content-Type': 'application/json' },
-    }));
-  }
-
   async function recall() {
     if (!('caches' in self)) return null;
     const cache = await caches.open(LAST_MESSAGE_CACHE);
@@ -226,12 +191,12 @@
     setState('checking');
     let live = null;
     try {
-      live = await fetchLive();
+      live = await fetchMessage(serviceUrl, primary);
     } catch (_) {
       live = null;
     }
     if (live) {
-      await remember(live).catch(() => {});
+      await remember(live, lastMessageKey, serviceUrl).catch(() => {});
       if (showable(live, Date.now())) {
         showMessage(live, null);
         setStatus('');

@@ -15,23 +15,23 @@ const CONFIG = /*{{CONFIG}}*/ { version: 'unrendered', messageService: '' };
 
 /** How long a navigation may wait for the web server's response headers. */
 const NAVIGATION_TIMEOUT_MS = 10000;
-/** How long the worker waits for the message service. */
-const MESSAGE_TIMEOUT_MS = 8000;
 /** Least time between two message refreshes the worker starts on its own. */
 const REFRESH_INTERVAL_MS = 10000;
 
 const ASSET_CACHE_PREFIX = 'v8help-assets-';
 const ASSET_CACHE = ASSET_CACHE_PREFIX + CONFIG.version;
-// Not versioned: the last message outlives an upgrade of the worker.
-const LAST_MESSAGE_CACHE = 'v8help-last-message';
 
 // Everything is addressed relative to this script, so a reverse proxy may publish v8help
 // under any path prefix (e.g. /v8help/sw.js).
 const HERE = new URL('./', self.location.href);
 const HELP_URL = new URL('help', HERE).href;
-const ASSETS = ['help', 'help.css', 'help.js'].map((path) => new URL(path, HERE).href);
+const ASSETS = ['help', 'help.css', 'message.js', 'help.js'].map((path) => new URL(path, HERE).href);
 const LAST_MESSAGE_KEY = new URL('last-message', HERE).href;
 const SERVICE_URL = new URL(CONFIG.messageService || 'message.json', HERE);
+
+// fetchMessage and remember, shared with the help page, from message.js in this folder.
+importScripts(trustedScriptUrl(new URL('message.js', HERE).href));
+const { fetchMessage, remember } = self.v8helpMessage;
 
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
@@ -104,6 +104,23 @@ async function helpPage(reason) {
   return new Response(html.replace('<head>', head), { status: 200, headers });
 }
 
+/**
+ * `url` as a TrustedScriptURL when the browser has Trusted Types. importScripts is a Trusted
+ * Types sink: the worker runs under the CSP of the sw.js response only (not the registering
+ * page's), which v8help leaves out, but a proxy adding the publication's CSP to every
+ * response puts it under that one. The policy is register.js's `v8help`, which such a CSP
+ * allows (`trusted-types v8help`), and it vouches only for this URL.
+ */
+function trustedScriptUrl(url) {
+  if (!self.trustedTypes || !self.trustedTypes.createPolicy) return url;
+  try {
+    return self.trustedTypes.createPolicy('v8help', { createScriptURL: () => url }).createScriptURL(url);
+  } catch (_) {
+    // The name is not allowed. If Trusted Types are not required either, the string loads.
+    return url;
+  }
+}
+
 /** Precached assets: this build's copies first, the network if they are missing. */
 async function asset(request) {
   const cache = await caches.open(ASSET_CACHE);
@@ -129,43 +146,10 @@ function refreshMessage() {
   if (refreshing) return refreshing;
   if (Date.now() - lastRefresh < REFRESH_INTERVAL_MS) return Promise.resolve();
   lastRefresh = Date.now();
-  refreshing = fetchMessage()
-    .then(remember)
+  const languages = self.navigator.languages || [];
+  refreshing = fetchMessage(SERVICE_URL, languages.length ? languages[0] : undefined)
+    .then((message) => remember(message, LAST_MESSAGE_KEY, SERVICE_URL))
     .catch(() => {})
     .finally(() => { refreshing = null; });
   return refreshing;
-}
-
-async function fetchMessage() {
-  const url = new URL(SERVICE_URL);
-  const languages = self.navigator.languages || [];
-  if (languages.length) url.searchParams.set('lang', languages[0]);
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), MESSAGE_TIMEOUT_MS);
-  try {
-    const response = await fetch(url, {
-      signal: abort.signal,
-      cache: 'no-store',
-      credentials: 'omit',
-      mode: 'cors',
-      headers: { Accept: 'application/json' },
-    });
-    if (!response.ok) throw new Error(`message service answered ${response.status}`);
-    const body = await response.json();
-    if (!body || typeof body !== 'object' || typeof body.userMessage !== 'string') {
-      throw new Error('message service answered without a userMessage');
-    }
-    return body;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Keeps `message` with when it was fetched; the help page reads the same entry. */
-async function remember(message) {
-  const cache = await caches.open(LAST_MESSAGE_CACHE);
-  const record = { message, fetchedAt: new Date().toISOString(), source: SERVICE_URL.href };
-  await cache.put(LAST_MESSAGE_KEY, new Response(JSON.stringify(record), {
-    headers: { 'Content-Type': 'application/json' },
-  }));
 }

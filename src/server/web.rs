@@ -66,6 +66,11 @@ const ASSETS: &[Asset] = &[
         kind: Kind::Style,
     },
     Asset {
+        path: "/message.js",
+        body: include_str!("../../web/message.js"),
+        kind: Kind::Script,
+    },
+    Asset {
         path: "/help.js",
         body: include_str!("../../web/help.js"),
         kind: Kind::Script,
@@ -288,6 +293,67 @@ mod tests {
         assert_eq!(find("/help").matches(HELP_SERVICE_PLACEHOLDER).count(), 1);
         // sw.js adds <base> after exactly this tag.
         assert_eq!(find("/help").matches("<head>").count(), 1);
+    }
+
+    /// The values of `attribute="…"` in `html`.
+    fn attribute_values<'a>(html: &'a str, attribute: &str) -> Vec<&'a str> {
+        let start = format!(" {attribute}=\"");
+        html.match_indices(&start)
+            .filter_map(|(i, _)| html[i + start.len()..].split('"').next())
+            .collect()
+    }
+
+    #[test]
+    fn every_file_the_help_page_or_worker_loads_is_served_and_the_page_is_precached() {
+        let find = |p: &str| ASSETS.iter().find(|a| a.path == p).map(|a| a.body);
+        let sw = find("/sw.js").unwrap();
+        let precache_line = sw
+            .lines()
+            .find(|l| l.starts_with("const ASSETS = ["))
+            .expect("sw.js has its precache list");
+        let precached: Vec<&str> = precache_line["const ASSETS = [".len()..]
+            .split(']')
+            .next()
+            .unwrap()
+            .split(',')
+            .map(|name| name.trim().trim_matches('\''))
+            .collect();
+        assert!(precached.contains(&"help"), "{precached:?}");
+
+        let help = find("/help").unwrap();
+        let mut loaded = attribute_values(help, "src");
+        loaded.extend(
+            attribute_values(help, "href")
+                .into_iter()
+                .filter(|v| !v.starts_with("data:")),
+        );
+        assert!(
+            loaded.contains(&"message.js") && loaded.contains(&"help.js"),
+            "{loaded:?}"
+        );
+        for name in loaded {
+            assert!(
+                find(&format!("/{name}")).is_some(),
+                "help.html loads {name}, not served"
+            );
+            assert!(
+                precached.contains(&name),
+                "help.html loads {name}, not precached by sw.js"
+            );
+        }
+        // message.js defines what help.js uses, so it must run first.
+        assert!(help.find("src=\"message.js\"") < help.find("src=\"help.js\""));
+
+        // The first quoted name on each line that calls importScripts.
+        let imported: Vec<&str> = sw
+            .lines()
+            .filter(|l| l.starts_with("importScripts("))
+            .filter_map(|l| l.split('\'').nth(1))
+            .collect();
+        assert_eq!(imported, ["message.js"]);
+        for name in imported {
+            assert!(find(&format!("/{name}")).is_some(), "sw.js imports {name}, not served");
+        }
     }
 
     #[test]

@@ -414,8 +414,13 @@ impl Env {
     /// First visit of a publication page: waits until the worker controls it, has cached
     /// the help page, and has kept B's current message (`text`).
     pub async fn install_worker(&self, text: &str) -> anyhow::Result<()> {
+        self.install_worker_from(&self.a.url("/demo"), text).await
+    }
+
+    /// As [`Env::install_worker`], from the check page at `demo` (A's, or A's behind a proxy).
+    pub async fn install_worker_from(&self, demo: &str, text: &str) -> anyhow::Result<()> {
         let browser = &self.browser;
-        browser.goto(&self.a.url("/demo")).await?;
+        browser.goto(demo).await?;
         let controlled = wait_for(
             "the service worker to control the page",
             Duration::from_secs(20),
