@@ -270,7 +270,18 @@ fn serve_start_up_errors_are_one_clear_line() {
     let busy_addr = busy.local_addr().unwrap().to_string();
     serve_fails(
         &["--listen", &busy_addr, "--tz", "UTC"],
-        &format!("cannot listen on {busy_addr}"),
+        &format!("cannot listen on {busy_addr}: Address already in use"),
+    );
+    let o = v8help(&["serve", "--listen", &busy_addr, "--tz", "UTC"]);
+    assert_eq!(
+        stderr(&o).matches("in use").count(),
+        1,
+        "the cause is said once: {}",
+        stderr(&o)
+    );
+    serve_fails(
+        &["--config", "/nonexistent/v8help.toml"],
+        "cannot read config file /nonexistent/v8help.toml: No such file",
     );
 
     let pki = common::Pki::new();
