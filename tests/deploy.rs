@@ -1109,8 +1109,8 @@ impl Scratch {
     }
 }
 
-/// What every proxy must do: the paths of the publication reach v8help's paths, with the
-/// language and cache headers intact; metrics stay private.
+/// What every proxy must do for the message: the paths of the publication reach v8help's
+/// paths, with the language and cache headers intact; metrics stay private.
 fn check_published(front: SocketAddr, cert: &TestCert, proxy: &str) {
     let get = |path: &str, headers: &[(&str, &str)]| https_get(front, cert, "localhost", path, headers);
     for path in ["/v8help/", "/v8help/message.json", "/v8help/message.json?lang=kk"] {
@@ -1143,35 +1143,6 @@ fn check_published(front: SocketAddr, cert: &TestCert, proxy: &str) {
     assert_eq!(health.status, 200, "{proxy} /v8help/healthz");
     assert_eq!(health.json()["state"], "active", "{proxy} /v8help/healthz state");
 
-    // Paths v8help may not serve yet still show where they land: v8help's 404 names the path.
-    for (front_path, back_path) in [
-        ("/v8help/help", "/help"),
-        ("/sw.js", "/sw.js"),
-        ("/register.js", "/register.js"),
-    ] {
-        let r = get(front_path, &[]);
-        match r.status {
-            200 => {
-                if back_path == "/sw.js" {
-                    assert_eq!(
-                        r.header("service-worker-allowed"),
-                        Some("/"),
-                        "{proxy} /sw.js: Service-Worker-Allowed must pass through"
-                    );
-                }
-            }
-            404 => assert_eq!(
-                r.json()["path"],
-                back_path,
-                "{proxy} {front_path} must reach v8help as {back_path}"
-            ),
-            other => panic!(
-                "{proxy} {front_path}: status {other}: {}",
-                String::from_utf8_lossy(&r.body)
-            ),
-        }
-    }
-
     let metrics = get("/v8help/metrics", &[]);
     assert!(
         matches!(metrics.status, 403 | 404) && serde_json::from_slice::<Value>(&metrics.body).is_err(),
@@ -1186,6 +1157,151 @@ fn check_published(front: SocketAddr, cert: &TestCert, proxy: &str) {
         bare.status,
         bare.header("location")
     );
+}
+
+/// v8help's response headers a proxy must pass on unchanged (absent stays absent).
+const PASSED_THROUGH: &[&str] = &[
+    "content-type",
+    "x-content-type-options",
+    "cache-control",
+    "etag",
+    "vary",
+    "access-control-allow-origin",
+    "content-security-policy",
+    "referrer-policy",
+    "service-worker-allowed",
+];
+
+/// `name` resolved the way a browser resolves a relative URL against `script`'s address:
+/// in the script's folder. The web files use only plain relative names (so that a proxy may
+/// put them under any prefix); anything else would need a URL parser, and fails here.
+fn beside(script: &str, name: &str) -> String {
+    let name = name.strip_prefix("./").unwrap_or(name);
+    assert!(
+        !name.is_empty() && !name.starts_with('/') && !name.contains(':') && !name.contains(".."),
+        "{script} loads {name:?}, which is not a plain name relative to its folder"
+    );
+    let folder = &script[..=script.rfind('/').expect("an absolute path")];
+    format!("{folder}{name}")
+}
+
+/// The worker `register.js` registers: `new URL('<name>', source)`, relative to the script's
+/// own address.
+fn registered_worker(register_js: &str) -> String {
+    let re = regex::Regex::new(r"new URL\('([^']+)', source\)").expect("regex");
+    let caps = re
+        .captures(register_js)
+        .expect("register.js makes the worker's URL with new URL('…', source); update this reader if that changed");
+    caps[1].to_string()
+}
+
+/// The files `sw.js` loads from its own folder: its precache list (`const ASSETS = [...]`) and
+/// what it imports (`importScripts`), read from its text so that a file added to either is
+/// checked too.
+fn worker_files(sw_js: &str) -> Vec<String> {
+    let list = sw_js
+        .lines()
+        .find_map(|l| l.strip_prefix("const ASSETS = ["))
+        .expect("sw.js has its precache list on a line `const ASSETS = [...]`; update this reader if that changed");
+    let mut files: Vec<String> = list
+        .split(']')
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(|name| name.trim().trim_matches('\'').to_string())
+        .collect();
+    assert!(
+        files.contains(&"help".to_string()),
+        "sw.js precaches no help page: {files:?}"
+    );
+    // The first quoted name on each line that calls importScripts.
+    for name in sw_js
+        .lines()
+        .filter(|l| l.starts_with("importScripts("))
+        .filter_map(|l| l.split('\'').nth(1))
+    {
+        if !files.iter().any(|f| f == name) {
+            files.push(name.to_string());
+        }
+    }
+    files
+}
+
+/// `web/<name>` in this repository.
+fn web_file(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("web").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// What every proxy must do for the web client: the files reach the browser the way it asks
+/// for them — the page's `/v8help/register.js`, the `sw.js` that registers from its own folder
+/// (with `Service-Worker-Allowed: /`, so that its scope may be `/`), and every file that
+/// `sw.js` precaches or imports from its folder — each answering 200 with v8help's own body
+/// and headers. And no `sw.js` or `register.js` at the site root: a worker registered from
+/// there looks for its files at the root, its precache fails and it never installs.
+fn check_worker_published(p: &Published, proxy: &str) {
+    let get = |path: &str| https_get(p.front, &p.scratch.cert, "localhost", path, &[]);
+    let fetch = |path: &str| {
+        let r = get(path);
+        assert_eq!(
+            r.status,
+            200,
+            "{proxy} {path}: the web client needs it: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let back = path.strip_prefix("/v8help").expect("published under /v8help/");
+        let own = http_get(p.direct, back);
+        assert_eq!(own.status, 200, "v8help {back}");
+        assert!(r.body == own.body, "{proxy} {path}: not the body of v8help's {back}");
+        for header in PASSED_THROUGH {
+            assert_eq!(
+                r.header(header),
+                own.header(header),
+                "{proxy} {path}: v8help's {header} header must pass through unchanged"
+            );
+        }
+        r
+    };
+    let text = |r: &Response| String::from_utf8_lossy(&r.body).into_owned();
+
+    let register = "/v8help/register.js";
+    let sw = beside(register, &registered_worker(&text(&fetch(register))));
+    let worker = fetch(&sw);
+    assert_eq!(
+        worker.header("service-worker-allowed"),
+        Some("/"),
+        "{proxy} {sw}: Service-Worker-Allowed: / lets the worker in /v8help/ take scope /"
+    );
+    let files = worker_files(&text(&worker));
+    for name in &files {
+        fetch(&beside(&sw, name));
+    }
+    eprintln!("{proxy}: {register}, {sw} and what it loads ({files:?}) are published");
+
+    for path in ["/sw.js", "/register.js"] {
+        let r = get(path);
+        let v8help_error = serde_json::from_slice::<Value>(&r.body).is_ok_and(|v| v.get("path").is_some());
+        assert!(
+            r.status != 200 && r.header("service-worker-allowed").is_none() && !v8help_error,
+            "{proxy}: {path} at the site root must not reach v8help (the worker lives in /v8help/), \
+             got {} {:?} {:.200}",
+            r.status,
+            r.headers,
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+}
+
+/// v8help running behind a web server started from the example files.
+struct Published {
+    /// The web server's HTTPS address.
+    front: SocketAddr,
+    /// v8help's own plain HTTP address, to compare with what the web server passes on.
+    direct: SocketAddr,
+    // Dropped in this order: the web server, v8help, then their files.
+    _proxy: Running,
+    _v8help: V8help,
+    scratch: Scratch,
 }
 
 /// A complete nginx.conf around `example-site.conf`, the upstream pointed at `v8help`.
@@ -1250,15 +1366,15 @@ fn nginx_conf(s: &Scratch, v8help: SocketAddr, https_port: u16) -> PathBuf {
     path
 }
 
-#[test]
-fn nginx_accepts_the_example_site_and_publishes_v8help_through_it() {
-    let Some(nginx) = tool("nginx", "nginx", "V8HELP_SKIP_NGINX") else {
-        return;
-    };
+/// v8help behind nginx running `example-site.conf` (after `nginx -t` accepts it), or `None`
+/// when nginx is known to be absent.
+fn publish_with_nginx() -> Option<Published> {
+    let nginx = tool("nginx", "nginx", "V8HELP_SKIP_NGINX")?;
     let s = Scratch::new();
     let server = s.start_v8help();
+    let direct = server.http.expect("http");
     let https_port = free_port();
-    let conf = nginx_conf(&s, server.http.expect("http"), https_port);
+    let conf = nginx_conf(&s, direct, https_port);
     let out = Command::new(&nginx)
         .arg("-t")
         .arg("-p")
@@ -1283,17 +1399,38 @@ fn nginx_accepts_the_example_site_and_publishes_v8help_through_it() {
         .stdin(Stdio::null())
         .spawn()
         .expect("start nginx");
-    let _nginx = Running { child, name: "nginx" };
+    let proxy = Running { child, name: "nginx" };
     let front = SocketAddr::from(([127, 0, 0, 1], https_port));
     wait_for(Duration::from_secs(10), || std::net::TcpStream::connect(front).ok()).expect("nginx listens");
-    check_published(front, &s.cert, "nginx");
+    Some(Published {
+        front,
+        direct,
+        _proxy: proxy,
+        _v8help: server,
+        scratch: s,
+    })
 }
 
 #[test]
-fn apache_accepts_the_example_vhost_and_publishes_v8help_through_it() {
-    let Some(apache) = tool("apache2", "apache2", "V8HELP_SKIP_APACHE") else {
+fn nginx_accepts_the_example_site_and_publishes_v8help_through_it() {
+    let Some(p) = publish_with_nginx() else {
         return;
     };
+    check_published(p.front, &p.scratch.cert, "nginx");
+}
+
+#[test]
+fn nginx_publishes_sw_js_beside_every_file_it_precaches_and_not_at_the_root() {
+    let Some(p) = publish_with_nginx() else {
+        return;
+    };
+    check_worker_published(&p, "nginx");
+}
+
+/// v8help behind Apache running `example-vhost.conf` with `v8help.conf` (after `apache2 -t`
+/// accepts them), or `None` when Apache is known to be absent.
+fn publish_with_apache() -> Option<Published> {
+    let apache = tool("apache2", "apache2", "V8HELP_SKIP_APACHE")?;
     let modules = [
         "/usr/lib/apache2/modules",
         "/usr/lib64/httpd/modules",
@@ -1305,12 +1442,22 @@ fn apache_accepts_the_example_vhost_and_publishes_v8help_through_it() {
     .expect("the Apache modules directory (mod_proxy.so)");
     let s = Scratch::new();
     let server = s.start_v8help();
+    let direct = server.http.expect("http");
     let https_port = free_port();
+    // Every rule that reaches v8help (ProxyPass and ProxyPassReverse at least) is pointed at
+    // this one, so a rule added for another path is served, and judged, like the others.
+    let conf = read("reverse-proxy/apache/v8help.conf");
+    let upstream = regex::escape(&format!("http://{UPSTREAM}/"));
+    let uses = regex::Regex::new(&upstream).expect("regex").find_iter(&conf).count();
+    assert!(
+        uses >= 2,
+        "apache/v8help.conf: ProxyPass and ProxyPassReverse name http://{UPSTREAM}/"
+    );
     let snippet = replace(
-        &read("reverse-proxy/apache/v8help.conf"),
-        &regex::escape(&format!("http://{UPSTREAM}/")),
-        &format!("http://{}/", server.http.expect("http")),
-        3,
+        &conf,
+        &upstream,
+        &format!("http://{direct}/"),
+        uses,
         "apache/v8help.conf",
     );
     std::fs::write(s.path("v8help.conf"), snippet).expect("snippet");
@@ -1385,10 +1532,32 @@ fn apache_accepts_the_example_vhost_and_publishes_v8help_through_it() {
         .stdin(Stdio::null())
         .spawn()
         .expect("start apache2");
-    let _apache = Running { child, name: "apache2" };
+    let proxy = Running { child, name: "apache2" };
     let front = SocketAddr::from(([127, 0, 0, 1], https_port));
     wait_for(Duration::from_secs(10), || std::net::TcpStream::connect(front).ok()).expect("apache2 listens");
-    check_published(front, &s.cert, "apache2");
+    Some(Published {
+        front,
+        direct,
+        _proxy: proxy,
+        _v8help: server,
+        scratch: s,
+    })
+}
+
+#[test]
+fn apache_accepts_the_example_vhost_and_publishes_v8help_through_it() {
+    let Some(p) = publish_with_apache() else {
+        return;
+    };
+    check_published(p.front, &p.scratch.cert, "apache2");
+}
+
+#[test]
+fn apache_publishes_sw_js_beside_every_file_it_precaches_and_not_at_the_root() {
+    let Some(p) = publish_with_apache() else {
+        return;
+    };
+    check_worker_published(&p, "apache2");
 }
 
 /// What IIS URL Rewrite does with a request path: the first matching rule decides.
@@ -1467,29 +1636,49 @@ fn iis_rules_route_the_same_paths_as_nginx_and_apache() {
     );
     let up = format!("http://{UPSTREAM}");
     use IisOutcome::*;
-    for (path, https, want) in [
-        ("/v8help/", true, Rewrite(format!("{up}/"))),
-        ("/v8help/message.json", true, Rewrite(format!("{up}/message.json"))),
-        ("/v8help/help", true, Rewrite(format!("{up}/help"))),
-        ("/v8help/healthz", true, Rewrite(format!("{up}/healthz"))),
-        ("/sw.js", true, Rewrite(format!("{up}/sw.js"))),
-        ("/register.js", true, Rewrite(format!("{up}/register.js"))),
-        ("/v8help/metrics", true, Status(404)),
-        ("/v8help", true, Redirect("/v8help/".into())),
+    let mut cases = vec![
+        ("/v8help/".to_string(), true, Rewrite(format!("{up}/"))),
         (
-            "/v8help/message.json",
+            "/v8help/message.json".into(),
+            true,
+            Rewrite(format!("{up}/message.json")),
+        ),
+        ("/v8help/healthz".into(), true, Rewrite(format!("{up}/healthz"))),
+        ("/v8help/metrics".into(), true, Status(404)),
+        ("/v8help".into(), true, Redirect("/v8help/".into())),
+        (
+            "/v8help/message.json".into(),
             false,
             Redirect("https://{HTTP_HOST}{REQUEST_URI}".into()),
         ),
-        ("/sw.js", false, Redirect("https://{HTTP_HOST}{REQUEST_URI}".into())),
+        (
+            "/v8help/sw.js".into(),
+            false,
+            Redirect("https://{HTTP_HOST}{REQUEST_URI}".into()),
+        ),
+        // The worker lives in /v8help/ only (its files are relative to it): nothing at the root.
+        ("/sw.js".into(), true, Untouched),
+        ("/register.js".into(), true, Untouched),
+        ("/sw.js".into(), false, Untouched),
         // The publication itself, and look-alikes, are left alone.
-        ("/erp/ru_RU/", true, Untouched),
-        ("/erp/sw.js", true, Untouched),
-        ("/sw.json", true, Untouched),
-        ("/v8helpdesk/", true, Untouched),
-    ] {
+        ("/erp/ru_RU/".into(), true, Untouched),
+        ("/erp/sw.js".into(), true, Untouched),
+        ("/v8helpdesk/".into(), true, Untouched),
+    ];
+    // The web client's files as the browser asks for them (the same reading of register.js
+    // and sw.js as the live nginx and Apache checks, here from web/).
+    let register = "/v8help/register.js";
+    let sw = beside(register, &registered_worker(&web_file("register.js")));
+    let mut worker_needs = vec![register.to_string(), sw.clone()];
+    worker_needs.extend(worker_files(&web_file("sw.js")).iter().map(|name| beside(&sw, name)));
+    assert!(worker_needs.len() >= 6, "{worker_needs:?}");
+    for path in worker_needs {
+        let back = path.strip_prefix("/v8help").expect("under /v8help/").to_string();
+        cases.push((path, true, Rewrite(format!("{up}{back}"))));
+    }
+    for (path, https, want) in cases {
         assert_eq!(
-            iis_route(&doc, path, https),
+            iis_route(&doc, &path, https),
             want,
             "web.config routes {path} (https: {https})"
         );
@@ -1512,15 +1701,36 @@ fn every_proxy_snippet_and_the_env_example_agree_on_the_upstream() {
     }
     let readme = read("reverse-proxy/README.md");
     for needle in [
-        "Service-Worker-Allowed",
+        "Service-Worker-Allowed: /",
         "scope",
         "same origin",
-        "/sw.js",
-        "/register.js",
+        "/v8help/sw.js",
+        "/v8help/register.js",
     ] {
         assert!(
             readme.contains(needle),
             "deploy/reverse-proxy/README.md should explain `{needle}`"
+        );
+    }
+    // The README's curl checks: the worker is asked for where the snippets publish it, and
+    // the site root only to show that nothing of v8help is there.
+    let url = regex::Regex::new(r#"https://erp\.example\.com(/[^\s"']*)"#).expect("regex");
+    let asked: Vec<(&str, &str)> = readme
+        .lines()
+        .filter(|l| l.trim_start().starts_with("curl "))
+        .flat_map(|l| {
+            url.captures_iter(l)
+                .map(move |c| (c.get(1).map_or("", |m| m.as_str()), l))
+        })
+        .collect();
+    assert!(
+        asked.iter().any(|(path, _)| *path == "/v8help/sw.js"),
+        "README checks /v8help/sw.js: {asked:?}"
+    );
+    for (path, line) in asked {
+        assert!(
+            path.starts_with("/v8help/") || (path == "/sw.js" && line.contains("grep -i service-worker-allowed")),
+            "deploy/reverse-proxy/README.md checks {path}, which the snippets do not publish: {line}"
         );
     }
 }

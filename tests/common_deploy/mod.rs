@@ -304,6 +304,20 @@ pub fn https_get(addr: SocketAddr, trust: &TestCert, host: &str, path: &str, hea
     parse_response(&raw)
 }
 
+/// `GET path` over plain HTTP/1.0 to `addr`: v8help's loopback listener asked directly, to
+/// compare with what a proxy in front of it passes on.
+pub fn http_get(addr: SocketAddr, path: &str) -> Response {
+    let mut tcp =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    tcp.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .unwrap_or_else(|e| panic!("send to {addr}: {e}"));
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw)
+        .unwrap_or_else(|e| panic!("read from {addr}{path}: {e}"));
+    parse_response(&raw)
+}
+
 fn parse_response(raw: &[u8]) -> Response {
     let split = raw
         .windows(4)
