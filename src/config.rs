@@ -14,12 +14,32 @@ use crate::time::Zone;
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The `--config` file could not be read.
     #[error("cannot read config file {path}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The `--config` file as given.
+        path: PathBuf,
+        /// Why reading it failed.
+        source: std::io::Error,
+    },
+    /// The `--config` file is not valid TOML or has a key or value `v8help serve` does not
+    /// accept.
     #[error("config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The `--config` file as given.
+        path: PathBuf,
+        /// The TOML parser's complaint, on one line.
+        message: String,
+    },
+    /// A setting has a value the service cannot run with, or lacks its partner
+    /// (`--cert` without `--key`).
     #[error("{setting}: {problem}")]
-    Invalid { setting: &'static str, problem: String },
+    Invalid {
+        /// The flag to fix, such as `--workers`.
+        setting: &'static str,
+        /// What is wrong with its value.
+        problem: String,
+    },
 }
 
 /// `v8help serve` flags as clap parses them; unset ones fall back to the TOML file, then to
@@ -99,24 +119,35 @@ struct FileConfig {
 /// Fully resolved settings of a running service.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
+    /// HTTPS address to listen on (`--listen`).
     pub listen: SocketAddr,
     /// Certificate and key files; `None` means the in-memory self-signed certificate.
     pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// Plain-HTTP address for use behind a reverse proxy (`--http-listen`); `None`: HTTPS only.
     pub http_listen: Option<SocketAddr>,
+    /// The message document to watch and serve (`--message`).
     pub message: PathBuf,
+    /// Zone in which local date-times of the document (`starts`, `expires`) are read (`--tz`).
     pub zone: Zone,
     /// Why the zone is UTC although none was asked for, to be logged at start.
     pub zone_warning: Option<String>,
+    /// Cap, in seconds, for the `Cache-Control` max-age of message responses (`--max-age`).
     pub max_age: u32,
+    /// `Access-Control-Allow-Origin` sent so browsers may read the message (`--cors-origin`).
     pub cors_origin: String,
     /// The message service the web help page asks (`--message-service`); `None`: the
     /// `message.json` next to the page.
     pub message_service: Option<String>,
+    /// Whether to log one line per request (`--access-log`).
     pub access_log: bool,
+    /// Most connections served at once across all workers (`--max-connections`).
     pub max_connections: usize,
     /// Worker threads, each with its own single-threaded runtime and listener.
     pub workers: usize,
+    /// Time between safety re-reads of the message file, catching events the OS dropped
+    /// (`--recheck-interval`).
     pub recheck_interval: Duration,
+    /// How long in-flight requests get to finish after SIGINT/SIGTERM (`--shutdown-timeout`).
     pub shutdown_timeout: Duration,
     /// How long a client may take to send its request headers (slowloris guard).
     pub header_timeout: Duration,

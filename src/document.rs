@@ -24,22 +24,48 @@ pub const MAX_FILE_BYTES: usize = 64 * 1024;
 /// Why a message document was rejected, with where in it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DocumentError {
+    /// The file is bigger than [`MAX_FILE_BYTES`], so it is not a message but a mistake.
     #[error("file is {size} bytes; a message document may be at most {limit} bytes")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// Size of the file, in bytes.
+        size: usize,
+        /// The largest size accepted, [`MAX_FILE_BYTES`].
+        limit: usize,
+    },
+    /// The file is not UTF-8 text (often: saved in a legacy code page).
     #[error("line {line}, column {column}: not UTF-8 (invalid byte at offset {offset})")]
-    NotUtf8 { offset: usize, line: usize, column: usize },
+    NotUtf8 {
+        /// Byte offset of the first invalid byte.
+        offset: usize,
+        /// 1-based line of that byte.
+        line: usize,
+        /// 1-based column, in characters, of that byte.
+        column: usize,
+    },
+    /// The file is not valid JSON.
     #[error("line {line}, column {column}: {message}")]
     Syntax {
+        /// 1-based line where the JSON parser stopped.
         line: usize,
+        /// 1-based column, in characters, where the JSON parser stopped.
         column: usize,
+        /// What the JSON parser expected, without its own position suffix.
         message: String,
     },
+    /// The file is valid JSON but not an object (an array, a string, …).
     #[error("the document must be a JSON object such as {{\"userMessage\": \"…\", \"expires\": \"…\"}}, not {found}")]
-    NotAnObject { found: &'static str },
+    NotAnObject {
+        /// What the JSON value is instead, such as "an array".
+        found: &'static str,
+    },
+    /// A field is missing, has the wrong type, or has a value the service cannot use.
     #[error("{}field \"{field}\": {problem}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
     Field {
+        /// The field, such as `expires` or `userMessages.ru`.
         field: String,
+        /// 1-based line where the field's key appears, when it can be found in the source.
         line: Option<usize>,
+        /// What is wrong with it.
         problem: String,
     },
 }

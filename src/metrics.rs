@@ -23,10 +23,15 @@ use crate::watch::LiveMessage;
 /// What a request asked for, as counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
+    /// The message itself: `/` and `/message.json`.
     Message,
+    /// The liveness check, `/healthz`.
     Healthz,
+    /// The Prometheus scrape, `/metrics`.
     Metrics,
+    /// The web client's offline help: the help page, its service worker and script.
     Web,
+    /// Any other path, answered with 404.
     Unknown,
 }
 
@@ -58,7 +63,9 @@ pub struct Metrics {
 /// Whether a TLS handshake started a new session or resumed one.
 #[derive(Debug, Clone, Copy)]
 pub enum Handshake {
+    /// A new session: the full key exchange and certificate signature.
     Full,
+    /// A session resumed from the cache or a ticket, skipping the signature.
     Resumed,
 }
 

@@ -44,7 +44,10 @@ impl Rendered {
 /// What a request gets: the body to send and for how long a cache may keep it.
 #[derive(Debug, Clone, Copy)]
 pub struct Choice<'a> {
+    /// The pre-rendered body and ETag to send: the message in the chosen language, or the
+    /// "no message" body when none is active.
     pub rendered: &'a Rendered,
+    /// Whether the message is scheduled, active or expired at the moment of the request.
     pub state: State,
     /// Whole seconds until the next `starts`/`expires`, when there is one.
     pub seconds_to_change: Option<u64>,

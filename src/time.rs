@@ -16,14 +16,24 @@ pub struct Zone(Tz);
 /// Why a zone name or a date-time was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeError {
+    /// The zone asked for (`--tz`, `V8HELP_TZ` or `tz` in the config file) is not an IANA name.
     #[error("unknown time zone {0:?} (expected an IANA name such as Europe/Moscow)")]
     UnknownZone(String),
+    /// A `starts`/`expires` value of the message document is not a date-time.
     #[error(
         "{0:?} is not a date-time (expected RFC 3339 such as 2026-11-22T14:00:00+03:00, or a local 2026-11-22T14:00:00)"
     )]
     NotADateTime(String),
+    /// A local date-time falls in the hour the clocks skip forward in the service's zone.
     #[error("{time} does not exist in {zone} (the clocks skip it)")]
-    NonexistentLocalTime { time: String, zone: String },
+    NonexistentLocalTime {
+        /// The local date-time as written.
+        time: String,
+        /// The IANA name of the zone it was read in.
+        zone: String,
+    },
+    /// A time given to `message set --until`/`--from` or `message show --at` is in none of
+    /// the accepted forms.
     #[error("{0:?} is not a time (expected RFC 3339, a local date-time, HH:MM, or +2h / +30m / +1d)")]
     NotAWhen(String),
 }

@@ -20,6 +20,7 @@ pub enum MessageCommand {
     Check {
         /// The document [default: message.json].
         path: Option<PathBuf>,
+        /// The zone for local date-times in the document (`--tz`).
         #[command(flatten)]
         zone: ZoneArg,
     },
@@ -33,6 +34,7 @@ pub enum MessageCommand {
         /// The moment to show (RFC 3339, local date-time, HH:MM or +2h) [default: now].
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// The zone for local date-times in the document (`--tz`).
         #[command(flatten)]
         zone: ZoneArg,
     },
@@ -74,6 +76,7 @@ pub struct SetArgs {
     /// The document [default: message.json].
     #[arg(long, value_name = "PATH", env = "V8HELP_MESSAGE")]
     pub file: Option<PathBuf>,
+    /// The zone for local date-times and HH:MM in `--until` and `--from` (`--tz`).
     #[command(flatten)]
     pub zone: ZoneArg,
 }

@@ -25,6 +25,7 @@ pub struct Cli {
     /// Log lines as human-readable text or as one JSON object per line (for log collectors).
     #[arg(long, global = true, env = "V8HELP_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// What to do: serve, or work on the message document or base lists.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -32,7 +33,9 @@ pub struct Cli {
 /// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
+    /// Human-readable lines, for a terminal or the journal.
     Text,
+    /// One JSON object per line, for log collectors.
     Json,
 }
 

@@ -38,8 +38,16 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Why the service cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// A listen address (`--listen` or `--http-listen`) cannot be bound: busy port, no
+    /// permission, or an address this machine does not have.
     #[error("cannot listen on {addr}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        /// The address that could not be bound.
+        addr: SocketAddr,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
+    /// The certificate or key cannot be loaded, or TLS cannot be set up.
     #[error(transparent)]
     Tls(#[from] TlsError),
 }

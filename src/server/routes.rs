@@ -34,8 +34,11 @@ const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
 /// Everything a request needs, shared by all connections.
 pub struct App {
+    /// The snapshot being served, swapped by the watcher when the message file changes.
     pub live: Arc<LiveMessage>,
+    /// The resolved settings (CORS origin, max-age cap, message service, access log…).
     pub config: ServeConfig,
+    /// Counters every worker adds to, scraped at `/metrics`.
     pub metrics: Arc<Metrics>,
     cors_origin: HeaderValue,
     /// `max-age=0` … `max-age=<cap>`, rendered once.

@@ -21,12 +21,33 @@ use crate::watch::{DirWatch, SETTLE_DELAY};
 /// Why TLS cannot be set up; each names the file involved.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// The `--cert` file could not be read or holds no usable PEM certificate chain.
     #[error("cannot read certificate {path}: {message}")]
-    Cert { path: PathBuf, message: String },
+    Cert {
+        /// The certificate file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The `--key` file could not be read or holds no usable PEM private key.
     #[error("cannot read private key {path}: {message}")]
-    Key { path: PathBuf, message: String },
+    Key {
+        /// The private key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Both files load, but the key is not the certificate's (often: a renewal replaced
+    /// only one of them).
     #[error("private key {key} does not match certificate {cert}")]
-    Mismatch { cert: PathBuf, key: PathBuf },
+    Mismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The private key file.
+        key: PathBuf,
+    },
+    /// rustls or the self-signed certificate generator refused to set up TLS; not caused
+    /// by a file.
     #[error("TLS setup failed: {0}")]
     Setup(String),
 }
