@@ -16,6 +16,8 @@
 //! - [`v8i`]: the base-list reader/writer that keeps every byte it does not change.
 //! - [`cli`]: the `v8help` command line.
 
+#![warn(missing_docs)]
+
 pub mod atomic;
 pub mod cli;
 pub mod config;
