@@ -12,7 +12,6 @@ nginx's workers), which does not depend on the load generator sharing the 2 core
 
 import os
 import re
-import shutil
 import signal
 import statistics
 import subprocess
@@ -145,6 +144,34 @@ http {{
 """
 
 
+def make_certificate(work):
+    """One ECDSA P-256 certificate for 127.0.0.1, used by both servers."""
+    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+       "-keyout", f"{work}/key.pem", "-out", f"{work}/cert.pem", "-days", "2", "-subj", "/CN=127.0.0.1",
+       "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost")
+
+
+def start_v8help(work, binary, message):
+    return subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{V8_HTTPS}", "--http-listen",
+                             f"127.0.0.1:{V8_HTTP}", "--cert", f"{work}/cert.pem", "--key", f"{work}/key.pem",
+                             "--message", message, "--tz", "UTC"], stderr=open(f"{work}/v8help.log", "w"))
+
+
+def start_nginx(work):
+    """Writes nginx.conf for the installed version, starts nginx, returns the version."""
+    version = tuple(int(x) for x in re.search(r"nginx/([\d.]+)", sh("nginx", "-v").stderr).group(1).split("."))
+    with open(f"{work}/nginx.conf", "w") as f:
+        f.write(nginx_conf(work, version))
+    sh("nginx", "-c", f"{work}/nginx.conf")
+    return version
+
+
+def stop_servers(work, v8):
+    v8.send_signal(signal.SIGTERM)
+    v8.wait(timeout=20)
+    subprocess.run(["nginx", "-c", f"{work}/nginx.conf", "-s", "stop"], capture_output=True)
+
+
 def main():
     work, binary = sys.argv[1], sys.argv[2]
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
@@ -152,24 +179,17 @@ def main():
     www = os.path.join(work, "www")
     os.makedirs(www, exist_ok=True)
     os.chmod(www, 0o755)
-    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-       "-keyout", f"{work}/key.pem", "-out", f"{work}/cert.pem", "-days", "2", "-subj", "/CN=127.0.0.1",
-       "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost")
+    make_certificate(work)
     with open(f"{work}/message.json", "w") as f:
         f.write(DOC)
 
-    v8 = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{V8_HTTPS}", "--http-listen", f"127.0.0.1:{V8_HTTP}",
-                           "--cert", f"{work}/cert.pem", "--key", f"{work}/key.pem", "--message", f"{work}/message.json",
-                           "--tz", "UTC"], stderr=open(f"{work}/v8help.log", "w"))
+    v8 = start_v8help(work, binary, f"{work}/message.json")
     status, body, _ = wait_up(f"https://127.0.0.1:{V8_HTTPS}{PATH}")
     # nginx serves exactly the bytes v8help serves.
     with open(f"{www}/message.json", "wb") as f:
         f.write(body)
     os.chmod(f"{www}/message.json", 0o644)
-    version = tuple(int(x) for x in re.search(r"nginx/([\d.]+)", sh("nginx", "-v").stderr).group(1).split("."))
-    with open(f"{work}/nginx.conf", "w") as f:
-        f.write(nginx_conf(work, version))
-    sh("nginx", "-c", f"{work}/nginx.conf")
+    version = start_nginx(work)
     ng_status, ng_body, _ = wait_up(f"https://127.0.0.1:{NG_HTTPS}{PATH}")
     master = int(open(f"{work}/nginx.pid").read())
     workers = [int(p) for p in sh("pgrep", "-P", str(master)).stdout.split()]
@@ -229,9 +249,7 @@ def main():
         print(f"\nRSS after the run: v8help {rss_kib([v8.pid]) / 1024:.1f} MiB, "
               f"nginx {rss_kib([master] + workers) / 1024:.1f} MiB (master + {len(workers)} workers)")
     finally:
-        v8.send_signal(signal.SIGTERM)
-        v8.wait(timeout=20)
-        subprocess.run(["nginx", "-c", f"{work}/nginx.conf", "-s", "stop"], capture_output=True)
+        stop_servers(work, v8)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,12 @@ a transport error).
 import http.client
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from compare import NG_HTTP, V8_HTTP, nginx_conf, sh, wait_up  # noqa: E402
+from compare import NG_HTTP, V8_HTTP, make_certificate, start_nginx, start_v8help, stop_servers, wait_up  # noqa: E402
 
 CLIENTS = 4
 
@@ -97,19 +95,11 @@ def main():
     for d in ("www", "msg"):
         os.makedirs(f"{work}/{d}", exist_ok=True)
         os.chmod(f"{work}/{d}", 0o755)
-    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-       "-keyout", f"{work}/key.pem", "-out", f"{work}/cert.pem", "-days", "2", "-subj", "/CN=127.0.0.1")
+    make_certificate(work)
     for path in (f"{work}/www/message.json", f"{work}/msg/message.json"):
         save(path, doc(0), 0)
-    version = tuple(int(x) for x in __import__("re").search(r"nginx/([\d.]+)", sh("nginx", "-v").stderr)
-                    .group(1).split("."))
-    with open(f"{work}/nginx.conf", "w") as f:
-        f.write(nginx_conf(work, version))
-    v8 = subprocess.Popen([binary, "serve", "--listen", "127.0.0.1:18443", "--http-listen", f"127.0.0.1:{V8_HTTP}",
-                           "--cert", f"{work}/cert.pem", "--key", f"{work}/key.pem",
-                           "--message", f"{work}/msg/message.json", "--tz", "UTC"],
-                          stderr=open(f"{work}/v8help.log", "w"))
-    sh("nginx", "-c", f"{work}/nginx.conf")
+    v8 = start_v8help(work, binary, f"{work}/msg/message.json")
+    version = start_nginx(work)
     try:
         wait_up(f"http://127.0.0.1:{V8_HTTP}/message.json")
         wait_up(f"http://127.0.0.1:{NG_HTTP}/message.json")
@@ -119,9 +109,7 @@ def main():
         storm("nginx", NG_HTTP, f"{work}/www/message.json", saves)
         storm("v8help", V8_HTTP, f"{work}/msg/message.json", saves)
     finally:
-        v8.send_signal(signal.SIGTERM)
-        v8.wait(timeout=20)
-        subprocess.run(["nginx", "-c", f"{work}/nginx.conf", "-s", "stop"], capture_output=True)
+        stop_servers(work, v8)
 
 
 if __name__ == "__main__":
