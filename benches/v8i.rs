@@ -5,7 +5,8 @@
 //! Run: `cargo bench --bench v8i` (figures in the README, Benchmarks). `cargo test --benches`
 //! runs each benchmark once, as a smoke test.
 
-#[path = "../tests/common_v8i/mod.rs"]
+#[path = "../tests/common/v8i/mod.rs"]
+#[allow(dead_code)]
 mod common_v8i;
 
 use std::hint::black_box;

@@ -1,12 +1,13 @@
 //! `v8help bases …` as a user runs it: the real binary on copies of the fixtures in a
 //! temporary folder.
 
-mod common_v8i;
+mod common;
 
 use std::fs;
 use std::path::Path;
 
-use common_v8i::{code, fixtures, stderr, stdout, v8help};
+use common::binary::{code, run_in as v8help, stderr, stdout};
+use common::v8i::fixtures;
 
 /// Copies fixture `name` into a fresh temporary folder.
 fn copy_fixture(name: &str) -> (tempfile::TempDir, Vec<u8>) {

@@ -4,26 +4,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use chrono::{DateTime, Utc};
 
-fn v8help(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_v8help"))
-        .args(args)
-        .env_remove("V8HELP_MESSAGE")
-        .env_remove("V8HELP_TZ")
-        .output()
-        .expect("v8help runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::binary::{run as v8help, stderr, stdout};
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

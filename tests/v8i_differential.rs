@@ -7,7 +7,7 @@
 //! The last test shows why v8help does not simply use an INI library: with its defaults,
 //! configparser cuts `Connect` strings and help texts at `;` and `#`.
 
-mod common_v8i;
+mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -118,7 +118,7 @@ proptest! {
 
 #[test]
 fn both_readers_agree_on_the_office_fixture_without_its_bom() {
-    let bytes = std::fs::read(common_v8i::fixtures().join("office.v8i")).expect("fixture");
+    let bytes = std::fs::read(common::v8i::fixtures().join("office.v8i")).expect("fixture");
     let text = std::str::from_utf8(&bytes[3..]).expect("UTF-8 after the BOM");
     let ours = v8help_map(&bytes);
     assert_eq!(ours, configparser_map(text));
@@ -130,7 +130,7 @@ fn both_readers_agree_on_the_office_fixture_without_its_bom() {
 
 #[test]
 fn default_configparser_loses_v8i_data_that_v8help_keeps() {
-    let bytes = std::fs::read(common_v8i::fixtures().join("office.v8i")).expect("fixture");
+    let bytes = std::fs::read(common::v8i::fixtures().join("office.v8i")).expect("fixture");
     let text = String::from_utf8(bytes.clone()).expect("UTF-8");
     let mut ini = Ini::new_cs();
     ini.read(text).expect("reads");

@@ -6,12 +6,13 @@
 //! Regenerate deliberately with `UPDATE_GOLDEN=1 cargo test --test v8i_golden`, then read
 //! the diff before committing.
 
-mod common_v8i;
+mod common;
 
 use std::fs;
 use std::path::Path;
 
-use common_v8i::{code, fixtures, stdout, v8help};
+use common::binary::{code, run_in as v8help, stdout};
+use common::v8i::fixtures;
 
 fn compare_or_update(golden: &Path, actual: &str) -> Result<(), String> {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {

@@ -57,36 +57,45 @@ pub fn save(path: &Path, content: &[u8], style: Style, pause: Duration) {
     }
 }
 
-/// A directory laid out as the kubelet mounts a ConfigMap: `message.json -> ..data/message.json`,
-/// `..data -> ..<timestamp>/`, one real directory per version.
+/// A directory laid out as the kubelet's atomic writer mounts a ConfigMap:
+/// `message.json -> ..data/message.json`, `..data -> ..<timestamp>/`, one real directory
+/// per version.
 pub struct ConfigMapDir {
     pub dir: PathBuf,
+    name: String,
     version: u32,
 }
 
 impl ConfigMapDir {
+    /// A mount holding one key, `message.json`.
     pub fn new(dir: &Path, content: &[u8]) -> ConfigMapDir {
+        ConfigMapDir::with_key(dir, "message.json", content)
+    }
+
+    /// A mount holding one key called `name`.
+    pub fn with_key(dir: &Path, name: &str, content: &[u8]) -> ConfigMapDir {
         let mut c = ConfigMapDir {
             dir: dir.to_path_buf(),
+            name: name.to_string(),
             version: 0,
         };
         let first = c.write_version(content);
         symlink(&first, dir.join("..data")).unwrap();
-        symlink("..data/message.json", dir.join("message.json")).unwrap();
+        symlink(Path::new("..data").join(name), dir.join(name)).unwrap();
         c
     }
 
     /// The path the service is given.
     pub fn message_path(&self) -> PathBuf {
-        self.dir.join("message.json")
+        self.dir.join(&self.name)
     }
 
     fn write_version(&mut self, content: &[u8]) -> String {
         self.version += 1;
-        let name = format!("..2026_11_22_10_00_00.{:06}", self.version);
-        fs::create_dir(self.dir.join(&name)).unwrap();
-        fs::write(self.dir.join(&name).join("message.json"), content).unwrap();
-        name
+        let version = format!("..2026_11_22_10_00_00.{:06}", self.version);
+        fs::create_dir(self.dir.join(&version)).unwrap();
+        fs::write(self.dir.join(&version).join(&self.name), content).unwrap();
+        version
     }
 
     /// The kubelet's update: new version directory, `..data_tmp` link, rename over `..data`,

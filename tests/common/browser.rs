@@ -3,25 +3,31 @@
 //!
 //! Chromium and ChromeDriver come from Debian's `chromium` and `chromium-driver` packages
 //! (`V8HELP_CHROMIUM` / `V8HELP_CHROMEDRIVER` name other binaries). When they are missing
-//! the tests fail with how to install them, unless `V8HELP_SKIP_BROWSER=1`.
+//! the suite is skipped with a note, or fails under `CI=true` (see [`super::tools`]).
 
-#![allow(dead_code)]
-
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use tokio::sync::{MutexGuard, Notify, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::MutexGuard;
 use v8help::config::ServeConfig;
-use v8help::server::Server;
-use v8help::watch::LiveMessage;
+
+use super::binary::Log;
+use super::client::blocking_http_get;
+use super::server::InProcess;
+use super::tools::Suite;
+use super::wait::try_wait_for;
+
+/// The browser suite, for skipping when Chromium is absent.
+pub const SUITE: Suite = Suite {
+    name: "browser",
+    test: "browser",
+    packages: "chromium chromium-driver",
+};
 
 /// The time zone Chromium runs in, so that "local time" differs from UTC and the tests can
 /// tell that the page converted it (Tokyo: UTC+9, no daylight saving).
@@ -42,9 +48,7 @@ static BROWSER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub struct Origin {
     pub addr: SocketAddr,
     message_path: PathBuf,
-    live: Arc<LiveMessage>,
-    stop: std::sync::Mutex<Option<oneshot::Sender<()>>>,
-    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    server: InProcess,
 }
 
 impl Origin {
@@ -60,19 +64,12 @@ impl Origin {
             shutdown_timeout: Duration::from_secs(1),
             ..ServeConfig::default()
         };
-        let server = Server::bind(config)?;
-        let addr = server.http_addr().context("no plain-HTTP listener")?;
-        let live = server.live();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(Arc::new(Notify::new()), async {
-            let _ = stopped.await;
-        }));
+        let server = InProcess::start(config)?;
+        let addr = server.http.context("no plain-HTTP listener")?;
         Ok(Origin {
             addr,
             message_path,
-            live,
-            stop: std::sync::Mutex::new(Some(stop)),
-            task: tokio::sync::Mutex::new(Some(task)),
+            server,
         })
     }
 
@@ -91,56 +88,27 @@ impl Origin {
         let tmp = self.message_path.with_extension("tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(document)?)?;
         std::fs::rename(&tmp, &self.message_path)?;
-        match self.live.reload(true) {
+        match self.server.live.reload(true) {
             v8help::watch::Reload::Loaded | v8help::watch::Reload::Unchanged => Ok(()),
             other => bail!("message not loaded: {other:?}"),
         }
     }
 
-    /// The body of `GET path`, read over a plain TCP connection.
+    /// The body of `GET path`.
     pub fn get(&self, path: &str) -> anyhow::Result<String> {
-        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        )?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response)?;
-        let (_, body) = response
-            .split_once("\r\n\r\n")
-            .ok_or_else(|| anyhow!("no HTTP response from {}", self.addr))?;
-        Ok(body.to_string())
+        Ok(blocking_http_get(self.addr, path).text().to_string())
     }
 
     /// Shuts the instance down and checks that its port now refuses connections.
     pub async fn stop(&self) -> anyhow::Result<()> {
-        self.signal_stop();
-        if let Some(task) = self.task.lock().await.take() {
-            tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .context("server did not stop within 10 s")??;
-        }
+        self.server
+            .stop(Duration::from_secs(10))
+            .await
+            .map_err(anyhow::Error::msg)?;
         if TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok() {
             bail!("{} still accepts connections after shutdown", self.addr);
         }
         Ok(())
-    }
-}
-
-impl Origin {
-    fn signal_stop(&self) {
-        let sender = self.stop.lock().map(|mut s| s.take()).unwrap_or(None);
-        if let Some(stop) = sender {
-            let _ = stop.send(());
-        }
-    }
-}
-
-impl Drop for Origin {
-    fn drop(&mut self) {
-        self.signal_stop();
     }
 }
 
@@ -151,58 +119,19 @@ pub struct Browser {
     profile: tempfile::TempDir,
 }
 
-/// Chromium and ChromeDriver binaries, or why they are missing.
-fn find_binaries() -> Result<(PathBuf, PathBuf), String> {
-    for var in ["V8HELP_CHROMIUM", "V8HELP_CHROMEDRIVER"] {
-        if let Some(path) = std::env::var_os(var).filter(|p| !Path::new(p).is_file()) {
-            return Err(format!("{var}={} is not a file", path.to_string_lossy()));
-        }
-    }
-    let chromium = std::env::var_os("V8HELP_CHROMIUM").map(PathBuf::from).or_else(|| {
-        ["chromium", "chromium-browser", "google-chrome"]
-            .iter()
-            .find_map(|n| which(n))
-    });
-    let driver = std::env::var_os("V8HELP_CHROMEDRIVER")
-        .map(PathBuf::from)
-        .or_else(|| which("chromedriver"));
-    match (chromium, driver) {
-        (Some(c), Some(d)) => Ok((c, d)),
-        (None, Some(_)) => Err("Chromium (chromium) is not in PATH".into()),
-        (Some(_), None) => Err("ChromeDriver (chromedriver) is not in PATH".into()),
-        (None, None) => Err("neither Chromium nor ChromeDriver is in PATH".into()),
-    }
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+/// Chromium and ChromeDriver binaries, or `None` with the suite skipped.
+fn find_binaries() -> Option<(PathBuf, PathBuf)> {
+    let chromium = SUITE.tool_from_env("V8HELP_CHROMIUM", &["chromium", "chromium-browser", "google-chrome"])?;
+    let driver = SUITE.tool_from_env("V8HELP_CHROMEDRIVER", &["chromedriver"])?;
+    Some((chromium, driver))
 }
 
 impl Browser {
-    /// Starts ChromeDriver and a Chromium session. `None` when the binaries are missing and
-    /// `V8HELP_SKIP_BROWSER=1`; panics with how to install them otherwise.
+    /// Starts ChromeDriver and a Chromium session. `None` when the binaries are missing
+    /// and the suite is skipped.
     pub async fn start(lang: &str) -> anyhow::Result<Option<Browser>> {
-        let (chromium, chromedriver) = match find_binaries() {
-            Ok(found) => found,
-            Err(missing) => {
-                if std::env::var("V8HELP_SKIP_BROWSER").as_deref() == Ok("1") {
-                    // Straight to stderr, past the test harness's capture, so the skip shows.
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "browser test skipped (V8HELP_SKIP_BROWSER=1): {missing}"
-                    );
-                    return Ok(None);
-                }
-                panic!(
-                    "the browser tests need headless Chromium and ChromeDriver, but {missing}.\n\
-                     Install them with: apt-get update && apt-get install -y chromium chromium-driver\n\
-                     (CI's .ci/run does), point V8HELP_CHROMIUM / V8HELP_CHROMEDRIVER at other binaries,\n\
-                     or set V8HELP_SKIP_BROWSER=1 to skip these tests."
-                );
-            }
+        let Some((chromium, chromedriver)) = find_binaries() else {
+            return Ok(None);
         };
         let profile = tempfile::tempdir()?;
         let mut driver = Command::new(&chromedriver)
@@ -332,48 +261,31 @@ pub fn screenshot_dir() -> PathBuf {
 /// Reads "ChromeDriver was started successfully on port N." from the driver's output.
 fn read_driver_port(driver: &mut Child) -> anyhow::Result<u16> {
     let stdout = driver.stdout.take().context("no ChromeDriver stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let mut sent = false;
-        // Keep draining after the port line so ChromeDriver never blocks on a full pipe.
-        while let Some(Ok(line)) = lines.next() {
-            if sent {
-                continue;
-            }
-            if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                let _ = tx.send(rest.trim_end_matches('.').trim().parse::<u16>());
-                sent = true;
-            }
-        }
+    let log = Log::read(stdout, "chromedriver");
+    let port = log.find(Duration::from_secs(20), |line| {
+        let rest = line.split("started successfully on port ").nth(1)?;
+        Some(rest.trim_end_matches('.').trim().parse::<u16>())
     });
-    match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(Ok(port)) => Ok(port),
-        Ok(Err(err)) => bail!("ChromeDriver printed a port that is not a number: {err}"),
-        Err(_) => bail!("ChromeDriver did not report its port within 20 s"),
+    match port {
+        Some(Ok(port)) => Ok(port),
+        Some(Err(err)) => bail!("ChromeDriver printed a port that is not a number: {err}"),
+        None => bail!("ChromeDriver did not report its port within 20 s"),
     }
 }
 
-/// Polls `check` every 100 ms until it gives `Some`, or fails after `timeout` saying what
-/// was awaited and what the last check saw.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
+/// Polls `check` every 100 ms (each check is a WebDriver round trip) until it gives
+/// `Some`, or fails after `timeout` saying what was awaited and what the last check saw.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, check: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
 {
-    let deadline = Instant::now() + timeout;
-    let mut last;
-    loop {
-        match check().await {
-            Ok(Some(value)) => return Ok(value),
-            Ok(None) => last = "not yet".into(),
-            Err(err) => last = format!("{err:#}"),
-        }
-        if Instant::now() >= deadline {
-            bail!("timed out after {timeout:?} waiting for {what} (last check: {last})");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    try_wait_for(timeout, Duration::from_millis(100), check)
+        .await
+        .map_err(|last| {
+            let last = last.map_or_else(|| "not yet".to_string(), |e| format!("{e:#}"));
+            anyhow::anyhow!("timed out after {timeout:?} waiting for {what} (last check: {last})")
+        })
 }
 
 /// Everything one browser test needs: origin A (the web publication, whose help page asks
@@ -422,8 +334,8 @@ impl Env {
         let browser = &self.browser;
         browser.goto(demo).await?;
         let controlled = wait_for(
-            "the service worker to control the page",
             Duration::from_secs(20),
+            "the service worker to control the page",
             || async {
                 let controlled = browser
                     .eval("return navigator.serviceWorker.controller !== null;")
@@ -437,8 +349,8 @@ impl Env {
             bail!("{err:#}\nthe check page says: {report}");
         }
         wait_for(
-            "the help page in the worker's cache",
             Duration::from_secs(20),
+            "the help page in the worker's cache",
             || async {
                 let urls = cached_asset_urls(browser).await?;
                 Ok(urls.iter().any(|u| u.ends_with("/help")).then_some(()))
@@ -446,8 +358,8 @@ impl Env {
         )
         .await?;
         wait_for(
-            "the worker to keep the current message",
             Duration::from_secs(20),
+            "the worker to keep the current message",
             || async {
                 let record = last_message(browser).await?;
                 Ok((record["message"]["userMessage"] == json!(text)).then_some(()))
@@ -461,8 +373,8 @@ impl Env {
     pub async fn help_state(&self) -> anyhow::Result<String> {
         let browser = &self.browser;
         wait_for(
-            "the help page to decide what to show",
             Duration::from_secs(30),
+            "the help page to decide what to show",
             || async {
                 let state = browser
                     .eval("return document.body ? (document.body.dataset.state || '') : '';")

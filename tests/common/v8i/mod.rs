@@ -1,41 +1,15 @@
-//! Helpers shared by the v8i and `bases` integration tests: fixture paths, running the real
-//! binary, and a generator of realistic base lists for property tests and benchmarks.
-
-#![allow(dead_code)]
+//! Base-list material for the v8i and `bases` tests, the benchmark (`benches/v8i.rs`) and
+//! the fuzz target (`fuzz/`): fixture paths, the invariants every input must keep, and a
+//! generator of realistic lists. Self-contained (std and the library only), so the bench
+//! and the fuzz target can include it by path.
 
 pub mod invariants;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 /// `fixtures/v8i` in the source tree.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join("v8i")
-}
-
-/// Runs `v8help` with `args` in `dir` and returns what it did.
-pub fn v8help(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_v8help"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the v8help binary runs")
-}
-
-/// Standard output as text.
-pub fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
-
-/// Standard error as text.
-pub fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// The exit code (panics if the process was killed by a signal).
-pub fn code(output: &Output) -> i32 {
-    output.status.code().expect("exited normally")
 }
 
 /// A realistic list of `bases` bases in `bases / 10` groups, CRLF, with a BOM — the shape
