@@ -1,10 +1,11 @@
-//! The `v8help` command line: `serve`, `message …` and `bases …`.
+//! The `v8help` command line: `serve`, `message …`, `bases …` and `users …`.
 //!
 //! `main.rs` parses [`Cli`] and calls [`run`]; everything a sub-command does lives in the
 //! library so that tests can drive it without a process.
 
 pub mod bases;
 pub mod message;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -50,6 +51,9 @@ pub enum Command {
     /// Audit and edit base lists (*.v8i): StartupErrorHelpText and StartupErrorHelpURL.
     #[command(subcommand)]
     Bases(bases::BasesCommand),
+    /// Add or remove users of the support console (`--admin-listen`).
+    #[command(subcommand)]
+    Users(users::UsersCommand),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -58,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => serve(&args),
         Command::Message(cmd) => message::run(cmd),
         Command::Bases(cmd) => bases::run(cmd),
+        Command::Users(cmd) => users::run(cmd),
     }
 }
 

@@ -98,6 +98,11 @@ impl Server {
         self.http.first().and_then(|l| l.local_addr().ok())
     }
 
+    /// The certificate being served (and reloaded), for the admin listener to serve too.
+    pub fn certificate(&self) -> Arc<Certificate> {
+        self.certificate.clone()
+    }
+
     /// The served message, for callers that want to reload it (SIGHUP) or read its status.
     pub fn live(&self) -> Arc<LiveMessage> {
         self.app.live.clone()
