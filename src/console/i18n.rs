@@ -89,6 +89,7 @@ pub struct Texts {
     pub store_error: &'static str,
     pub report: &'static str,
     pub back: &'static str,
+    pub no_text: &'static str,
 }
 
 static RU: Texts = Texts {
@@ -139,6 +140,7 @@ static RU: Texts = Texts {
     store_error: "Хранилище отчётов не ответило; подробности в журнале сервиса.",
     report: "Отчёт",
     back: "Назад",
+    no_text: "(без текста ошибки)",
 };
 
 static EN: Texts = Texts {
@@ -189,6 +191,7 @@ static EN: Texts = Texts {
     store_error: "The reports store did not answer; the service log has details.",
     report: "Report",
     back: "Back",
+    no_text: "(no error text)",
 };
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! which has no route into this module; this one is only served by [`ConsoleServer`].
 //!
 //! - [`auth`]: sessions, CSRF, Basic, same-origin checks, the failed-login limiter.
-//! - [`data`]: what the console reads from the reports store ([`ConsoleData`]).
+//! - [`data`]: marking through the reports service ([`MarkGroup`]), chart series.
 //! - [`pages`] and [`i18n`]: the HTML (auto-escaped maud templates) in Russian and English.
 //! - [`routes`]: the router.
 
@@ -34,7 +34,8 @@ use tokio_rustls::TlsAcceptor;
 use crate::server::ServeError;
 use crate::server::tls::{self, Certificate};
 use crate::users::UsersFile;
-pub use data::ConsoleData;
+pub use data::{MarkGroup, StoreMarks};
+use crate::store::Store;
 use routes::Check;
 
 /// Password checks run at once (each takes ~20–40 ms of one core and 19 MiB): a flood of
@@ -43,19 +44,22 @@ const PARALLEL_CHECKS: usize = 2;
 /// Most console connections open at once.
 const MAX_CONNECTIONS: usize = 256;
 
-/// The console's shared state: its data, its users and its limiter.
-pub struct Console<D> {
-    data: D,
+/// The console's shared state: the store it reads, the service it marks groups through,
+/// its users and its limiter.
+pub struct Console {
+    store: Arc<dyn Store>,
+    marks: Arc<dyn MarkGroup>,
     users: UsersFile,
     limiter: Mutex<auth::LoginLimiter>,
     checks: Semaphore,
 }
 
-impl<D: ConsoleData> Console<D> {
-    /// A console over `data` for the users in `users`.
-    pub fn new(data: D, users: UsersFile) -> Arc<Console<D>> {
+impl Console {
+    /// A console over `store`, marking groups through `marks`, for the users in `users`.
+    pub fn new(store: Arc<dyn Store>, marks: Arc<dyn MarkGroup>, users: UsersFile) -> Arc<Console> {
         Arc::new(Console {
-            data,
+            store,
+            marks,
             users,
             limiter: Mutex::new(auth::LoginLimiter::default()),
             checks: Semaphore::new(PARALLEL_CHECKS),
@@ -112,9 +116,9 @@ impl ConsoleServer {
     }
 
     /// Serves `console` until `shutdown` completes, then gives open requests `grace`.
-    pub async fn run<D: ConsoleData>(
+    pub async fn run(
         self,
-        console: Arc<Console<D>>,
+        console: Arc<Console>,
         grace: Duration,
         shutdown: impl Future<Output = ()>,
     ) {

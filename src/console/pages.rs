@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 
-use super::data::{GroupView, MarkState, ReportView};
 use super::i18n::{Lang, Texts};
+use crate::store::{GroupSummary, Mark, MarkState, ReportDetail, ReportFields, ReportSummary};
 
 /// The console's stylesheet, served at `/console.css`.
 pub const CSS: &str = include_str!("../../web/console.css");
@@ -93,16 +93,54 @@ pub fn bars(counts: &[u32], label: &str) -> Markup {
     }
 }
 
-fn state_text(t: &Texts, state: MarkState) -> &'static str {
-    match state {
-        MarkState::None => t.state_none,
-        MarkState::Known => t.state_known,
-        MarkState::Fixed => t.state_fixed,
+/// The word for a group's mark state.
+fn state_text(t: &Texts, mark: Option<&Mark>) -> &'static str {
+    match mark.map(|m| m.state) {
+        None => t.state_none,
+        Some(MarkState::Known) => t.state_known,
+        Some(MarkState::Fixed) => t.state_fixed,
     }
 }
 
-/// The groups page.
-pub fn groups(lang: Lang, viewer: &Viewer<'_>, groups: &[GroupView]) -> Markup {
+fn state_class(mark: Option<&Mark>) -> &'static str {
+    mark.map_or("state none", |m| match m.state {
+        MarkState::Known => "state known",
+        MarkState::Fixed => "state fixed",
+    })
+}
+
+/// The URL of a group's page (its key, which clients chose, goes in the query, encoded).
+pub fn group_url(key: &str) -> String {
+    format!("/group?key={}", form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>())
+}
+
+fn configs(g: &GroupSummary) -> String {
+    g.configs
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.version).trim().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn title<'a>(t: &'a Texts, g: &'a GroupSummary) -> &'a str {
+    g.title.as_deref().filter(|s| !s.trim().is_empty()).unwrap_or(t.no_text)
+}
+
+fn field(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+/// Platform type, application and version of a report, as one line.
+fn platform(f: &ReportFields) -> String {
+    [&f.platform_type, &f.app_name, &f.app_version]
+        .into_iter()
+        .filter_map(|v| v.as_deref())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The groups page: each group with its hourly counts of the last 24 h.
+pub fn groups(lang: Lang, viewer: &Viewer<'_>, groups: &[(GroupSummary, Vec<u32>)]) -> Markup {
     let t = lang.t();
     layout(
         lang,
@@ -119,19 +157,17 @@ pub fn groups(lang: Lang, viewer: &Viewer<'_>, groups: &[GroupView]) -> Markup {
                         th.num { (t.users) } th { (t.first_seen) } th { (t.last_seen) } th { (t.per_hour) } th { (t.mark) }
                     } }
                     tbody {
-                        @for g in groups {
-                            tr data-group=(g.id) {
-                                td.error { a href=(format!("/groups/{}", g.id)) { (g.error_text) } }
-                                td { @for (i, name) in g.config_names.iter().enumerate() {
-                                        @if i > 0 { br; } (name) }
-                                     @if !g.config_versions.is_empty() { " " span.version { (g.config_versions.join(", ")) } } }
-                                td { (g.platform_versions.join(", ")) }
+                        @for (g, per_hour) in groups {
+                            tr.group {
+                                td.error { a href=(group_url(&g.key)) { (title(t, g)) } }
+                                td { (configs(g)) }
+                                td { (g.platforms.join(", ")) }
                                 td.num.count { (g.count) }
                                 td.num { (g.users) }
                                 td.time { (time(g.first_seen)) }
                                 td.time { (time(g.last_seen)) }
-                                td { (bars(&g.per_hour, t.per_hour)) }
-                                td.mark { span class=(format!("state {}", g.mark.state.as_str())) { (state_text(t, g.mark.state)) } }
+                                td { (bars(per_hour, t.per_hour)) }
+                                td.mark { span class=(state_class(g.mark.as_ref())) { (state_text(t, g.mark.as_ref())) } }
                             }
                         }
                     }
@@ -142,38 +178,46 @@ pub fn groups(lang: Lang, viewer: &Viewer<'_>, groups: &[GroupView]) -> Markup {
 }
 
 /// A group's page: its summary, the mark form and its reports.
-pub fn group(lang: Lang, viewer: &Viewer<'_>, g: &GroupView, reports: &[ReportView]) -> Markup {
+pub fn group(
+    lang: Lang,
+    viewer: &Viewer<'_>,
+    g: &GroupSummary,
+    per_hour: &[u32],
+    reports: &[ReportSummary],
+) -> Markup {
     let t = lang.t();
+    let mark = g.mark.as_ref();
     layout(
         lang,
-        &g.error_text,
+        title(t, g),
         Some(viewer),
         html! {
             p { a href="/" { "← " (t.groups) } }
-            h1.error { (g.error_text) }
+            h1.error { (title(t, g)) }
             dl.summary {
-                dt { (t.config) } dd { (g.config_names.join(", ")) " " (g.config_versions.join(", ")) }
-                dt { (t.platform_versions) } dd { (g.platform_versions.join(", ")) }
+                dt { (t.config) } dd { (configs(g)) }
+                dt { (t.platform_versions) } dd { (g.platforms.join(", ")) }
                 dt { (t.count) } dd.count { (g.count) }
                 dt { (t.users) } dd { (g.users) }
                 dt { (t.machines) } dd { (g.machines) }
                 dt { (t.first_seen) } dd { (time(g.first_seen)) }
                 dt { (t.last_seen) } dd { (time(g.last_seen)) }
-                dt { (t.per_hour) } dd { (bars(&g.per_hour, t.per_hour)) }
+                dt { (t.per_hour) } dd { (bars(per_hour, t.per_hour)) }
             }
-            form.mark method="post" action=(format!("/groups/{}/mark", g.id)) {
+            form.mark method="post" action="/group/mark" {
                 input type="hidden" name="csrf" value=(viewer.csrf);
+                input type="hidden" name="key" value=(g.key);
                 fieldset {
-                    legend { (t.mark) }
-                    @for state in [MarkState::None, MarkState::Known, MarkState::Fixed] {
+                    legend { (t.mark) ": " span.current class=(state_class(mark)) { (state_text(t, mark)) } }
+                    @for (value, text) in [("none", t.state_none), ("known", t.state_known), ("fixed", t.state_fixed)] {
                         label.radio {
-                            input type="radio" name="state" value=(state.as_str()) checked[g.mark.state == state];
-                            (state_text(t, state))
+                            input type="radio" name="state" value=(value) checked[mark.map_or("none", |m| m.state.as_str()) == value];
+                            (text)
                         }
                     }
-                    label { (t.note) textarea name="note" rows="3" maxlength="2000" { (g.mark.note) } }
-                    @if let Some(at) = g.mark.at {
-                        p.marked { (t.marked_by) " " (g.mark.by) ", " (time(at)) }
+                    label { (t.note) textarea name="note" rows="3" maxlength="2000" { (mark.map_or("", |m| m.note.as_str())) } }
+                    @if let Some(m) = mark {
+                        p.marked { (t.marked_by) " " (m.by) ", " (time(m.at)) }
                     }
                     button type="submit" { (t.save) }
                 }
@@ -185,13 +229,13 @@ pub fn group(lang: Lang, viewer: &Viewer<'_>, g: &GroupView, reports: &[ReportVi
                 } }
                 tbody {
                     @for r in reports {
-                        tr data-report=(r.id) {
-                            td.time { (time(r.time)) }
-                            td.user { (r.user) }
-                            td { (r.machine) }
-                            td { (r.os) }
-                            td { (r.platform) }
-                            td.description { (r.description) }
+                        tr.report {
+                            td.time { (time(r.received_at)) }
+                            td.user { (field(&r.fields.user_name)) }
+                            td { (field(&r.fields.client_id)) }
+                            td { (field(&r.fields.os_version)) }
+                            td { (platform(&r.fields)) }
+                            td.description { (field(&r.fields.user_description)) }
                             td { a.open href=(format!("/reports/{}", r.id)) { (t.open) } }
                         }
                     }
@@ -202,34 +246,37 @@ pub fn group(lang: Lang, viewer: &Viewer<'_>, g: &GroupView, reports: &[ReportVi
 }
 
 /// One report: its fields, the screenshot inline, the files and the archive to download.
-pub fn report(lang: Lang, viewer: &Viewer<'_>, r: &ReportView) -> Markup {
+pub fn report(lang: Lang, viewer: &Viewer<'_>, r: &ReportDetail, has_screenshot: bool) -> Markup {
     let t = lang.t();
+    let s = &r.summary;
+    let f = &s.fields;
     layout(
         lang,
         t.report,
         Some(viewer),
         html! {
-            p { a href=(format!("/groups/{}", r.group_id)) { "← " (t.back) } }
-            h1 { (t.report) " " (r.id) }
+            p { a href=(group_url(&s.group_key)) { "← " (t.back) } }
+            h1 { (t.report) " " (s.id) }
             dl.summary {
-                dt { (t.error) } dd.error { (r.error_text) }
-                dt { (t.time) } dd { (time(r.time)) }
-                dt { (t.user) } dd.user { (r.user) }
-                dt { (t.machine) } dd { (r.machine) }
-                dt { (t.os) } dd { (r.os) }
-                dt { (t.platform) } dd { (r.platform) }
-                dt { (t.description) } dd.description { (r.description) }
+                dt { (t.error) } dd.error { (field(&f.error_text)) }
+                dt { (t.time) } dd { (time(s.received_at)) @if let Some(rt) = &f.report_time { " (" (rt) ")" } }
+                dt { (t.user) } dd.user { (field(&f.user_name)) }
+                dt { (t.machine) } dd { (field(&f.client_id)) }
+                dt { (t.os) } dd { (field(&f.os_version)) }
+                dt { (t.platform) } dd { (platform(f)) }
+                dt { (t.config) } dd { (field(&f.config_name)) " " (field(&f.config_version)) }
+                dt { (t.description) } dd.description { (field(&f.user_description)) }
             }
-            @if r.has_screenshot {
+            @if has_screenshot {
                 h2 { (t.screenshot) }
-                img.screenshot src=(format!("/reports/{}/screenshot", r.id)) alt=(t.screenshot);
+                img.screenshot src=(format!("/reports/{}/screenshot", s.id)) alt=(t.screenshot);
             }
             h2 { (t.files) }
             ul.files {
-                @for f in &r.files {
-                    li { a href=(format!("/reports/{}/files/{}", r.id, f.index)) { (f.name) } " (" (f.size) " B)" }
+                @for (i, file) in r.files.iter().enumerate() {
+                    li { a href=(format!("/reports/{}/files/{i}", s.id)) { (file.name) } " (" (file.size) " B)" }
                 }
-                li { a.archive href=(format!("/reports/{}/archive", r.id)) { (t.archive) } " (" (r.archive_size) " B)" }
+                li { a.archive href=(format!("/reports/{}/archive", s.id)) { (t.archive) } " (" (s.archive_size) " B)" }
             }
         },
     )
@@ -237,11 +284,10 @@ pub fn report(lang: Lang, viewer: &Viewer<'_>, r: &ReportView) -> Markup {
 
 /// The login failures page: per minute over the last 24 h, the total and the peak, and
 /// the busiest minutes.
-pub fn failures(lang: Lang, viewer: &Viewer<'_>, per_minute: &[u32], now: DateTime<Utc>) -> Markup {
+pub fn failures(lang: Lang, viewer: &Viewer<'_>, per_minute: &[u32], start: DateTime<Utc>) -> Markup {
     let t = lang.t();
     let total: u64 = per_minute.iter().map(|&c| u64::from(c)).sum();
     let peak = per_minute.iter().copied().max().unwrap_or(0);
-    let start = now - chrono::Duration::minutes(per_minute.len() as i64);
     let mut busiest: Vec<(usize, u32)> = per_minute.iter().copied().enumerate().filter(|(_, c)| *c > 0).collect();
     busiest.sort_by_key(|&(i, c)| (std::cmp::Reverse(c), std::cmp::Reverse(i)));
     busiest.truncate(20);
@@ -275,29 +321,30 @@ pub fn problem(lang: Lang, viewer: Option<&Viewer<'_>>, text: &str) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::console::data::{FileView, MarkView};
+    use crate::store::{ArchiveFile, ConfigSeen};
 
     const HOSTILE: &str = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&";
 
-    fn group_view() -> GroupView {
-        GroupView {
-            id: 7,
-            error_text: HOSTILE.into(),
-            config_names: vec![HOSTILE.into()],
-            config_versions: vec!["3.0.1".into()],
-            platform_versions: vec!["8.3.18.1128".into()],
+    fn group_summary() -> GroupSummary {
+        GroupSummary {
+            key: "text:</a><script>".into(),
+            title: Some(HOSTILE.into()),
             count: 3,
             users: 2,
             machines: 2,
             first_seen: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             last_seen: DateTime::from_timestamp(1_800_003_600, 0).unwrap(),
-            per_hour: (0..24).collect(),
-            mark: MarkView {
+            configs: vec![ConfigSeen {
+                name: HOSTILE.into(),
+                version: "3.0.1".into(),
+            }],
+            platforms: vec!["8.3.18.1128".into()],
+            mark: Some(Mark {
                 state: MarkState::Known,
                 note: HOSTILE.into(),
                 by: "anna".into(),
-                at: DateTime::from_timestamp(1_800_000_000, 0),
-            },
+                at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            }),
         }
     }
 
@@ -310,29 +357,42 @@ mod tests {
     #[test]
     fn hostile_report_text_is_escaped_on_every_page() {
         let viewer = Viewer { user: "anna", csrf: "tok" };
-        let g = group_view();
-        let r = ReportView {
+        let g = group_summary();
+        let hostile = Some(HOSTILE.to_string());
+        let summary = ReportSummary {
             id: 1,
-            group_id: 7,
-            time: g.first_seen,
-            user: HOSTILE.into(),
-            machine: HOSTILE.into(),
-            os: HOSTILE.into(),
-            platform: HOSTILE.into(),
-            description: HOSTILE.into(),
-            error_text: HOSTILE.into(),
-            has_screenshot: true,
-            files: vec![FileView {
-                index: 0,
+            received_at: g.first_seen,
+            group_key: g.key.clone(),
+            fields: ReportFields {
+                user_name: hostile.clone(),
+                client_id: hostile.clone(),
+                os_version: hostile.clone(),
+                platform_type: hostile.clone(),
+                user_description: hostile.clone(),
+                error_text: hostile.clone(),
+                ..ReportFields::default()
+            },
+            archive_size: 10,
+        };
+        let detail = ReportDetail {
+            summary: summary.clone(),
+            client_addr: None,
+            report_json: serde_json::Value::Null,
+            files: vec![ArchiveFile {
                 name: HOSTILE.into(),
                 size: 1,
             }],
-            archive_size: 10,
         };
-        assert_inert(&groups(Lang::En, &viewer, std::slice::from_ref(&g)).into_string());
-        assert_inert(&group(Lang::Ru, &viewer, &g, std::slice::from_ref(&r)).into_string());
-        assert_inert(&report(Lang::En, &viewer, &r).into_string());
+        let per_hour: Vec<u32> = (0..24).collect();
+        assert_inert(&groups(Lang::En, &viewer, &[(g.clone(), per_hour.clone())]).into_string());
+        assert_inert(&group(Lang::Ru, &viewer, &g, &per_hour, std::slice::from_ref(&summary)).into_string());
+        assert_inert(&report(Lang::En, &viewer, &detail, true).into_string());
         assert_inert(&login(Lang::En, None, HOSTILE).into_string());
+    }
+
+    #[test]
+    fn group_keys_are_encoded_in_urls() {
+        assert_eq!(group_url("sys:a/b&c=d"), "/group?key=sys%3Aa%2Fb%26c%3Dd");
     }
 
     #[test]

@@ -22,10 +22,13 @@ use serde::Deserialize;
 
 use super::Console;
 use super::auth::{self, SESSION_TTL};
-use super::data::{ConsoleData, MarkState};
+use super::data::{series, series_start};
 use super::i18n::Lang;
 use super::pages::{self, Viewer};
 use crate::server::routes::Body;
+use crate::store::{
+    GroupQuery, GroupSummary, Mark, MarkState, ReportDetail, ReportId, ReportSummary, Session, StoreError,
+};
 
 /// Largest accepted form or JSON body.
 const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -55,7 +58,7 @@ impl Who {
 }
 
 /// Answers one request to the console. `peer` is the client's address (for the login limiter).
-pub async fn handle<D: ConsoleData>(req: Request<Incoming>, console: Arc<Console<D>>, peer: IpAddr) -> Response<Body> {
+pub async fn handle(req: Request<Incoming>, console: Arc<Console>, peer: IpAddr) -> Response<Body> {
     let now = Utc::now();
     let lang = Lang::from_accept(req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
     let mut response = route(req, &console, peer, lang, now).await;
@@ -74,9 +77,9 @@ pub async fn handle<D: ConsoleData>(req: Request<Incoming>, console: Arc<Console
     response
 }
 
-async fn route<D: ConsoleData>(
+async fn route(
     req: Request<Incoming>,
-    console: &Console<D>,
+    console: &Console,
     peer: IpAddr,
     lang: Lang,
     now: DateTime<Utc>,
@@ -110,17 +113,22 @@ async fn route<D: ConsoleData>(
         user: who.user(),
         csrf: &viewer_csrf,
     };
-    let id = |s: &str| s.parse::<i64>().ok();
-    let result = match (&method, segments.as_slice()) {
+    let id = |s: &str| s.parse::<ReportId>().ok();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let key = || {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "key")
+            .map(|(_, v)| v.into_owned())
+    };
+    let store = &console.store;
+    let result: Result<Option<Response<Body>>, StoreError> = match (&method, segments.as_slice()) {
         (&Method::POST, ["logout"]) => {
             let (parts, body) = req.into_parts();
-            let form = match checked_form(&parts, body, &who).await {
-                Ok(form) => form,
-                Err(r) => return r,
-            };
-            drop(form);
+            if let Err(r) = checked_form(&parts, body, &who).await {
+                return r;
+            }
             if let Who::Session { token, .. } = &who {
-                if let Err(err) = console.data.delete_session(&auth::session_key(token)).await {
+                if let Err(err) = store.delete_session(&auth::session_key(token)).await {
                     tracing::error!("{err}");
                 }
             }
@@ -128,98 +136,114 @@ async fn route<D: ConsoleData>(
             set_header(&mut r, header::SET_COOKIE, &auth::clear_cookie());
             return r;
         }
-        (&Method::GET, [""]) => console.data.groups(now).await.map(|g| Some(html(pages::groups(lang, &viewer, &g)))),
-        (&Method::GET, ["groups", gid]) => match id(gid) {
-            Some(gid) => console
-                .data
-                .group(gid, now)
-                .await
-                .map(|g| g.map(|(g, reports)| html(pages::group(lang, &viewer, &g, &reports)))),
+        (&Method::GET, [""]) => groups_with_hours(console, now)
+            .await
+            .map(|g| Some(html(pages::groups(lang, &viewer, &g)))),
+        (&Method::GET, ["group"]) => match key() {
+            Some(key) => group_page(console, &key, now).await.map(|g| {
+                g.map(|(g, hours, reports)| html(pages::group(lang, &viewer, &g, &hours, &reports)))
+            }),
             None => Ok(None),
         },
-        (&Method::POST, ["groups", gid, "mark"]) => {
-            let Some(gid) = id(gid) else { return not_found(lang, &viewer) };
+        (&Method::POST, ["group", "mark"]) => {
             let (parts, body) = req.into_parts();
             let form = match checked_form(&parts, body, &who).await {
                 Ok(form) => form,
                 Err(r) => return r,
             };
-            let state = form.get("state").and_then(|s| MarkState::parse(s));
-            let note = form.get("note").cloned().unwrap_or_default();
-            let Some(state) = state else {
-                return bad_request("state must be none, known or fixed");
+            let (Some(key), Some(state)) = (form.get("key"), form.get("state")) else {
+                return bad_request("key and state are required");
             };
-            mark(console, &who, gid, state, &note, now)
-                .await
-                .map(|found| found.then(|| redirect(&format!("/groups/{gid}"))))
+            let note = form.get("note").cloned().unwrap_or_default();
+            match mark(console, &who, key, state, &note, now).await {
+                Ok(Ok(())) => Ok(Some(redirect(&pages::group_url(key)))),
+                Ok(Err(r)) => return r,
+                Err(err) => Err(err),
+            }
         }
         (&Method::GET, ["reports", rid]) => match id(rid) {
-            Some(rid) => console
-                .data
-                .report(rid)
-                .await
-                .map(|r| r.map(|r| html(pages::report(lang, &viewer, &r)))),
+            Some(rid) => store.report(rid).await.map(|r| {
+                r.map(|r| {
+                    let shot = screenshot_name(&r).is_some();
+                    html(pages::report(lang, &viewer, &r, shot))
+                })
+            }),
             None => Ok(None),
         },
         (&Method::GET, ["reports", rid, "screenshot"]) => match id(rid) {
-            Some(rid) => console.data.screenshot(rid).await.map(|s| s.map(screenshot)),
+            Some(rid) => match store.report(rid).await {
+                Ok(Some(r)) => match screenshot_name(&r) {
+                    Some(name) => store.archive_file(rid, &name).await.map(|b| b.map(screenshot)),
+                    None => Ok(None),
+                },
+                other => other.map(|_| None),
+            },
             None => Ok(None),
         },
         (&Method::GET, ["reports", rid, "files", n]) => match (id(rid), n.parse::<usize>().ok()) {
-            (Some(rid), Some(n)) => console
-                .data
-                .file(rid, n)
-                .await
-                .map(|f| f.map(|f| download(f.bytes, &f.name))),
+            (Some(rid), Some(n)) => match store.report(rid).await {
+                Ok(Some(r)) => match r.files.get(n) {
+                    Some(file) => store
+                        .archive_file(rid, &file.name)
+                        .await
+                        .map(|b| b.map(|b| download(b, &file.name))),
+                    None => Ok(None),
+                },
+                other => other.map(|_| None),
+            },
             _ => Ok(None),
         },
         (&Method::GET, ["reports", rid, "archive"]) => match id(rid) {
-            Some(rid) => console
-                .data
+            Some(rid) => store
                 .archive(rid)
                 .await
                 .map(|a| a.map(|a| download(a, &format!("report-{rid}.zip")))),
             None => Ok(None),
         },
-        (&Method::GET, ["failures"]) => console
-            .data
-            .login_failures(now)
-            .await
-            .map(|f| Some(html(pages::failures(lang, &viewer, &f, now)))),
-        (&Method::GET, ["api", "groups"]) => console.data.groups(now).await.map(|g| Some(json(&g))),
-        (&Method::GET, ["api", "groups", gid]) => match id(gid) {
-            Some(gid) => console.data.group(gid, now).await.map(|g| {
-                g.map(|(group, reports)| json(&serde_json::json!({"group": group, "reports": reports})))
-            }),
-            None => Ok(None),
-        },
-        (&Method::GET, ["api", "groups", gid, "reports"]) => match id(gid) {
-            Some(gid) => console
-                .data
-                .group(gid, now)
+        (&Method::GET, ["failures"]) => {
+            let step = chrono::Duration::minutes(1);
+            let start = series_start(now, step, MINUTES);
+            store
+                .login_failures_per_minute(start)
                 .await
-                .map(|g| g.map(|(_, reports)| json(&reports))),
-            None => Ok(None),
+                .map(|b| Some(html(pages::failures(lang, &viewer, &series(&b, now, step, MINUTES), start))))
+        }
+        (&Method::GET, ["api", "groups"]) => groups_with_hours(console, now).await.map(|groups| {
+            let list: Vec<serde_json::Value> = groups
+                .into_iter()
+                .map(|(g, hours)| serde_json::json!({"group": g, "per_hour": hours}))
+                .collect();
+            Some(json(&list))
+        }),
+        (&Method::GET, ["api", "group"]) => match key() {
+            Some(key) => group_page(console, &key, now).await.map(|g| {
+                g.map(|(g, hours, _)| json(&serde_json::json!({"group": g, "per_hour": hours})))
+            }),
+            None => return api_error(StatusCode::BAD_REQUEST, "?key= is required"),
+        },
+        (&Method::GET, ["api", "group", "reports"]) => match key() {
+            Some(key) => match store.group(&key).await {
+                Ok(Some(_)) => store.group_reports(&key, MAX_REPORTS).await.map(|r| Some(json(&r))),
+                other => other.map(|_| None),
+            },
+            None => return api_error(StatusCode::BAD_REQUEST, "?key= is required"),
         },
         (&Method::GET, ["api", "reports", rid]) => match id(rid) {
-            Some(rid) => console.data.report(rid).await.map(|r| r.map(|r| json(&r))),
+            Some(rid) => store.report(rid).await.map(|r| r.map(|r| json(&r))),
             None => Ok(None),
         },
-        (&Method::POST, ["api", "groups", gid, "mark"]) => {
-            let Some(gid) = id(gid) else { return api_error(StatusCode::NOT_FOUND, "no such group") };
+        (&Method::POST, ["api", "mark"]) => {
             let (parts, body) = req.into_parts();
-            let mark_req = match checked_json::<MarkRequest>(&parts, body, &who).await {
+            let m = match checked_json::<MarkRequest>(&parts, body, &who).await {
                 Ok(m) => m,
                 Err(r) => return r,
             };
-            let Some(state) = MarkState::parse(&mark_req.state) else {
-                return api_error(StatusCode::BAD_REQUEST, "state must be none, known or fixed");
-            };
-            mark(console, &who, gid, state, &mark_req.note, now)
-                .await
-                .map(|found| found.then(|| json(&serde_json::json!({"group": gid, "state": state, "note": mark_req.note}))))
+            match mark(console, &who, &m.key, &m.state, &m.note, now).await {
+                Ok(Ok(())) => Ok(Some(json(&serde_json::json!({"key": m.key, "state": m.state, "note": m.note})))),
+                Ok(Err(r)) => return r,
+                Err(err) => Err(err),
+            }
         }
-        _ if api => return api_error(StatusCode::NOT_FOUND, "not found"),
         _ => Ok(None),
     };
     match result {
@@ -240,41 +264,111 @@ async fn route<D: ConsoleData>(
     }
 }
 
+/// Minutes on the login-failures page.
+const MINUTES: usize = 24 * 60;
+/// Most reports listed on a group's page.
+const MAX_REPORTS: usize = 200;
+
+/// Every group with its reports in each of the last 24 hours.
+async fn groups_with_hours(
+    console: &Console,
+    now: DateTime<Utc>,
+) -> Result<Vec<(GroupSummary, Vec<u32>)>, StoreError> {
+    let groups = console.store.list_groups(GroupQuery::default()).await?;
+    let mut out = Vec::with_capacity(groups.len());
+    for g in groups {
+        let hours = hours(console, &g.key, now).await?;
+        out.push((g, hours));
+    }
+    Ok(out)
+}
+
+async fn hours(console: &Console, key: &str, now: DateTime<Utc>) -> Result<Vec<u32>, StoreError> {
+    let step = chrono::Duration::hours(1);
+    let buckets = console.store.reports_per_hour(key, series_start(now, step, 24)).await?;
+    Ok(series(&buckets, now, step, 24))
+}
+
+/// A group, its hourly counts and its latest reports.
+async fn group_page(
+    console: &Console,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(GroupSummary, Vec<u32>, Vec<ReportSummary>)>, StoreError> {
+    let Some(group) = console.store.group(key).await? else {
+        return Ok(None);
+    };
+    let hours = hours(console, key, now).await?;
+    let reports = console.store.group_reports(key, MAX_REPORTS).await?;
+    Ok(Some((group, hours, reports)))
+}
+
+/// The screenshot's name in the archive: the one report.json names, else a file called
+/// `screenshot.*`.
+fn screenshot_name(r: &ReportDetail) -> Option<String> {
+    let named = r.summary.fields.screenshot.as_deref().filter(|n| r.files.iter().any(|f| f.name == *n));
+    named.map(str::to_string).or_else(|| {
+        r.files
+            .iter()
+            .find(|f| {
+                let lower = f.name.to_ascii_lowercase();
+                lower.rsplit('/').next().is_some_and(|n| n.starts_with("screenshot."))
+            })
+            .map(|f| f.name.clone())
+    })
+}
+
 #[derive(Deserialize)]
 struct MarkRequest {
+    key: String,
     state: String,
     #[serde(default)]
     note: String,
 }
 
-async fn mark<D: ConsoleData>(
-    console: &Console<D>,
+/// Sets or clears a mark through the reports service. The inner `Err` is a response for a
+/// request that names no group or no valid state.
+async fn mark(
+    console: &Console,
     who: &Who,
-    gid: i64,
-    state: MarkState,
+    key: &str,
+    state: &str,
     note: &str,
     now: DateTime<Utc>,
-) -> Result<bool, super::data::DataError> {
-    let note: String = note.chars().take(MAX_NOTE_CHARS).collect();
-    let found = console.data.mark(gid, state, &note, who.user(), now).await?;
-    if found {
-        tracing::info!(user = %who.user(), group = gid, state = state.as_str(), "console: group marked");
+) -> Result<Result<(), Response<Body>>, StoreError> {
+    let state = match state {
+        "none" => None,
+        other => match MarkState::parse(other) {
+            Some(state) => Some(state),
+            None => return Ok(Err(bad_request("state must be none, known or fixed"))),
+        },
+    };
+    if console.store.group(key).await?.is_none() {
+        return Ok(Err(api_error(StatusCode::NOT_FOUND, "no such group")));
     }
-    Ok(found)
+    let mark = state.map(|state| Mark {
+        state,
+        note: note.chars().take(MAX_NOTE_CHARS).collect(),
+        by: who.user().to_string(),
+        at: now,
+    });
+    console.marks.mark(key, mark).await?;
+    tracing::info!(user = %who.user(), group = %key, state = state.map_or("none", MarkState::as_str), "console: group marked");
+    Ok(Ok(()))
 }
 
 /// The session from the cookie, or (under `/api/` only) Basic credentials. `Err` is a
 /// response to send as is (429 for a locked-out Basic user).
-async fn authenticate<D: ConsoleData>(
+async fn authenticate(
     headers: &HeaderMap,
-    console: &Console<D>,
+    console: &Console,
     peer: IpAddr,
     api: bool,
     now: DateTime<Utc>,
 ) -> Result<Option<Who>, Response<Body>> {
     if let Some(token) = auth::cookie_token(headers) {
-        match console.data.session(&auth::session_key(&token), now).await {
-            Ok(Some(user)) if console.users.current().contains(&user) => {
+        match console.store.session(&auth::session_key(&token), now).await {
+            Ok(Some(Session { user, .. })) if console.users.current().contains(&user) => {
                 let csrf = auth::csrf_token(&token);
                 return Ok(Some(Who::Session { user, token, csrf }));
             }
@@ -305,9 +399,9 @@ pub(super) enum Check {
     Locked(Duration),
 }
 
-async fn login<D: ConsoleData>(
+async fn login(
     req: Request<Incoming>,
-    console: &Console<D>,
+    console: &Console,
     peer: IpAddr,
     lang: Lang,
     now: DateTime<Utc>,
@@ -340,10 +434,13 @@ async fn login<D: ConsoleData>(
         }
     };
     let expires = now + chrono::Duration::from_std(SESSION_TTL).unwrap_or(chrono::Duration::hours(12));
-    if let Err(err) = console
-        .data
-        .create_session(&auth::session_key(&token), &user, now, expires)
-        .await
+    let session = Session {
+        token_hash: auth::session_key(&token),
+        user: user.clone(),
+        created_at: now,
+        expires_at: expires,
+    };
+    if let Err(err) = console.store.create_session(session).await
     {
         tracing::error!("console login: {err}");
         return page(StatusCode::INTERNAL_SERVER_ERROR, pages::problem(lang, None, t.store_error));
@@ -506,7 +603,7 @@ fn not_found(lang: Lang, viewer: &Viewer<'_>) -> Response<Body> {
 
 /// The screenshot as `image/png` or `image/jpeg` when its first bytes say it is one;
 /// anything else is refused rather than served under a type a browser might sniff.
-fn screenshot(bytes: Vec<u8>) -> Response<Body> {
+fn screenshot(bytes: Bytes) -> Response<Body> {
     let kind = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         "image/png"
     } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
@@ -514,7 +611,7 @@ fn screenshot(bytes: Vec<u8>) -> Response<Body> {
     } else {
         return api_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the screenshot is not a PNG or JPEG image");
     };
-    let mut r = with_type(Bytes::from(bytes), kind);
+    let mut r = with_type(bytes, kind);
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     r
@@ -522,8 +619,8 @@ fn screenshot(bytes: Vec<u8>) -> Response<Body> {
 
 /// A file to save, never to show: `attachment` with a name reduced to safe characters
 /// (and the original, percent-encoded, in `filename*`).
-fn download(bytes: Vec<u8>, name: &str) -> Response<Body> {
-    let mut r = with_type(Bytes::from(bytes), "application/octet-stream");
+fn download(bytes: Bytes, name: &str) -> Response<Body> {
+    let mut r = with_type(bytes, "application/octet-stream");
     set_header(&mut r, header::CONTENT_DISPOSITION, &content_disposition(name));
     r
 }
