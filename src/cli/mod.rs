@@ -1,10 +1,11 @@
-//! The `v8help` command line: `serve`, `message …`, `bases …` and `users …`.
+//! The `v8help` command line: `serve`, `message …`, `bases …`, `reports …` and `users …`.
 //!
 //! `main.rs` parses [`Cli`] and calls [`run`]; everything a sub-command does lives in the
 //! library so that tests can drive it without a process.
 
 pub mod bases;
 pub mod message;
+pub mod reports;
 pub mod users;
 
 use std::sync::Arc;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Audit and edit base lists (*.v8i): StartupErrorHelpText and StartupErrorHelpURL.
     #[command(subcommand)]
     Bases(bases::BasesCommand),
+    /// Error reports in the store: list groups, show a report, export its archive, purge.
+    #[command(subcommand)]
+    Reports(reports::ReportsCommand),
     /// Add or remove users of the support console (`--admin-listen`).
     #[command(subcommand)]
     Users(users::UsersCommand),
@@ -62,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => serve(&args),
         Command::Message(cmd) => message::run(cmd),
         Command::Bases(cmd) => bases::run(cmd),
+        Command::Reports(cmd) => reports::run(cmd),
         Command::Users(cmd) => users::run(cmd),
     }
 }

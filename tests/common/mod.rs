@@ -278,6 +278,8 @@ pub struct Binary {
     /// The HTTPS port it reported in its "listening on" line.
     pub port: u16,
     log: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Holds the error-report database when the caller gave none (never the working tree).
+    _reports_dir: TempDir,
 }
 
 impl Binary {
@@ -286,6 +288,8 @@ impl Binary {
         use std::io::{BufRead, BufReader};
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_v8help"));
         command.args(args).stderr(std::process::Stdio::piped());
+        let reports_dir = tempfile::tempdir().unwrap();
+        command.env("V8HELP_REPORTS_DB", reports_dir.path().join("reports.db"));
         for (k, v) in envs {
             command.env(k, v);
         }
@@ -309,7 +313,12 @@ impl Binary {
         let port = port_rx
             .recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("v8help did not report its port; log: {:?}", log.lock().unwrap()));
-        Binary { child, port, log }
+        Binary {
+            child,
+            port,
+            log,
+            _reports_dir: reports_dir,
+        }
     }
 
     /// The HTTPS address.
