@@ -97,6 +97,9 @@ pub struct ServeArgs {
     /// Error reports (`--reports-…`).
     #[command(flatten)]
     pub reports: crate::reports::ReportsArgs,
+    /// The support console (`--admin-listen`, `--users`).
+    #[command(flatten)]
+    pub console: crate::console::config::ConsoleArgs,
 }
 
 /// The TOML file: the same settings as the flags.
@@ -124,6 +127,9 @@ struct FileConfig {
     reports_max_size: Option<toml::Value>,
     reports_retention: Option<String>,
     reports_max_bytes: Option<toml::Value>,
+    // The support console: see crate::console::config.
+    admin_listen: Option<String>,
+    users: Option<PathBuf>,
 }
 
 /// Fully resolved settings of a running service.
@@ -168,6 +174,9 @@ pub struct ServeConfig {
     /// Error reports (`--reports-…`); `None`: not taken (`--reports-db off`, and the
     /// library default so that embedding code opts in).
     pub reports: Option<crate::reports::ReportsConfig>,
+    /// The support console (`--admin-listen`, `--users`); `None`: not served (`off`, no
+    /// report store, and the library default).
+    pub console: Option<crate::console::config::ConsoleConfig>,
 }
 
 impl Default for ServeConfig {
@@ -191,6 +200,7 @@ impl Default for ServeConfig {
             handshake_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             reports: None,
+            console: None,
         }
     }
 }
@@ -258,7 +268,10 @@ impl ServeConfig {
         if workers == 0 || workers > 1024 {
             return Err(invalid("--workers", format!("{workers} is not between 1 and 1024")));
         }
+        let console = crate::console::config::ConsoleConfig::resolve(&args.console, file.admin_listen, file.users)?
+            .filter(|_| reports.is_some());
         Ok(ServeConfig {
+            console,
             reports,
             workers,
             listen: args.listen.or(file.listen).unwrap_or(d.listen),

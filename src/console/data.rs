@@ -9,10 +9,16 @@ use chrono::{DateTime, Duration, Utc};
 use crate::store::{Bucket, Mark, Store, StoreFuture};
 
 /// Sets or clears support's mark on a group, durably and in what getInfo answers from.
-/// The reports service implements it; [`StoreMarks`] does the durable half alone.
+/// [`crate::reports::Reports`] implements it; [`StoreMarks`] does the durable half alone.
 pub trait MarkGroup: Send + Sync {
     /// `Some`: set (or replace) the mark on group `key`; `None`: clear it.
     fn mark<'a>(&'a self, key: &'a str, mark: Option<Mark>) -> StoreFuture<'a, ()>;
+}
+
+impl MarkGroup for crate::reports::Reports {
+    fn mark<'a>(&'a self, key: &'a str, mark: Option<Mark>) -> StoreFuture<'a, ()> {
+        Box::pin(crate::reports::Reports::mark(self, key, mark))
+    }
 }
 
 /// Marks written to the store only, for a console run without the intake (nothing in

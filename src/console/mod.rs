@@ -6,12 +6,14 @@
 //! The public listeners never see any of it: they are served by [`crate::server`]'s router,
 //! which has no route into this module; this one is only served by [`ConsoleServer`].
 //!
+//! - [`config`]: `--admin-listen` and `--users`.
 //! - [`auth`]: sessions, CSRF, Basic, same-origin checks, the failed-login limiter.
 //! - [`data`]: marking through the reports service ([`MarkGroup`]), chart series.
 //! - [`pages`] and [`i18n`]: the HTML (auto-escaped maud templates) in Russian and English.
 //! - [`routes`]: the router.
 
 pub mod auth;
+pub mod config;
 pub mod data;
 pub mod i18n;
 pub mod pages;
@@ -91,6 +93,37 @@ impl Console {
             Check::Wrong
         }
     }
+}
+
+/// Why the console cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// The admin address cannot be bound or TLS cannot be set up.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    /// The users file exists but cannot be read or is invalid.
+    #[error(transparent)]
+    Users(#[from] crate::users::UsersError),
+}
+
+/// Binds the admin listener of `config` with the public listener's certificate and sets up
+/// the console over the report service `reports` (its store, and its marks for getInfo).
+pub fn bind(
+    config: &config::ConsoleConfig,
+    certificate: Arc<Certificate>,
+    reports: Arc<crate::reports::Reports>,
+) -> Result<(ConsoleServer, Arc<Console>), ConsoleError> {
+    let users = UsersFile::open(config.users.clone())?;
+    if users.current().names().next().is_none() {
+        tracing::warn!(
+            "no console users in {}: add one with `v8help users add NAME --users {}`",
+            config.users.display(),
+            config.users.display()
+        );
+    }
+    let server = ConsoleServer::bind(config.listen, certificate)?;
+    let store = reports.store.clone();
+    Ok((server, Console::new(store, reports, users)))
 }
 
 /// The admin listener, bound and with TLS ready.

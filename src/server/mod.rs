@@ -106,6 +106,11 @@ impl Server {
         self.http.first().and_then(|l| l.local_addr().ok())
     }
 
+    /// The error-report service, when reports are taken (the console reads and marks through it).
+    pub fn reports(&self) -> Option<Arc<crate::reports::Reports>> {
+        self.app.reports.clone()
+    }
+
     /// The certificate being served (and reloaded), for the admin listener to serve too.
     pub fn certificate(&self) -> Arc<Certificate> {
         self.certificate.clone()

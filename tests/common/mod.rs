@@ -290,6 +290,8 @@ impl Binary {
         command.args(args).stderr(std::process::Stdio::piped());
         let reports_dir = tempfile::tempdir().unwrap();
         command.env("V8HELP_REPORTS_DB", reports_dir.path().join("reports.db"));
+        // Each test's console on a port of its own (the default, 8444, is one for all).
+        command.env("V8HELP_ADMIN_LISTEN", "127.0.0.1:0");
         for (k, v) in envs {
             command.env(k, v);
         }
