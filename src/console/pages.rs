@@ -32,7 +32,7 @@ fn layout(lang: Lang, title: &str, viewer: Option<&Viewer<'_>>, body: Markup) ->
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
+                meta name="referrer" content="same-origin";
                 title { (title) " — " (t.title) }
                 link rel="stylesheet" href="/console.css";
             }

@@ -37,6 +37,11 @@ pub const PHONE: (u32, u32) = (390, 844);
 /// to expire must not be starved by four others.
 static BROWSER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Takes the one-browser-at-a-time lock (for tests that start their own servers).
+pub async fn browser_lock() -> MutexGuard<'static, ()> {
+    BROWSER_LOCK.lock().await
+}
+
 /// A v8help instance serving plain HTTP on 127.0.0.1, which a test can stop to make its
 /// origin unreachable.
 pub struct Origin {
@@ -185,6 +190,12 @@ impl Browser {
     /// Starts ChromeDriver and a Chromium session. `None` when the binaries are missing and
     /// `V8HELP_SKIP_BROWSER=1`; panics with how to install them otherwise.
     pub async fn start(lang: &str) -> anyhow::Result<Option<Browser>> {
+        Browser::start_with(lang, false).await
+    }
+
+    /// As [`Browser::start`]; `test_certificates` makes Chromium accept certificates from
+    /// the tests' own CA (the console is HTTPS only).
+    pub async fn start_with(lang: &str, test_certificates: bool) -> anyhow::Result<Option<Browser>> {
         let (chromium, chromedriver) = match find_binaries() {
             Ok(found) => found,
             Err(missing) => {
@@ -243,6 +254,9 @@ impl Browser {
                 "prefs": { "intl.accept_languages": lang },
             }),
         );
+        if test_certificates {
+            caps.insert("acceptInsecureCerts".into(), json!(true));
+        }
         caps.insert(
             "timeouts".into(),
             json!({ "pageLoad": 30_000, "script": 30_000, "implicit": 0 }),
