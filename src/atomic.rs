@@ -60,6 +60,11 @@ impl Staged {
         ))
     }
 
+    /// The temporary file holding the new content (to tighten its mode before the commit).
+    pub fn temp_path(&self) -> Option<&Path> {
+        self.temp.as_deref()
+    }
+
     /// The file that [`Staged::commit`] replaces (a symlink's target).
     pub fn target(&self) -> &Path {
         &self.target

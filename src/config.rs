@@ -94,6 +94,12 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM [default: 10].
     #[arg(long, env = "V8HELP_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
     pub shutdown_timeout: Option<f64>,
+    /// Error reports (`--reports-…`).
+    #[command(flatten)]
+    pub reports: crate::reports::ReportsArgs,
+    /// The support console (`--admin-listen`, `--users`).
+    #[command(flatten)]
+    pub console: crate::console::config::ConsoleArgs,
 }
 
 /// The TOML file: the same settings as the flags.
@@ -114,6 +120,16 @@ struct FileConfig {
     workers: Option<usize>,
     recheck_interval: Option<f64>,
     shutdown_timeout: Option<f64>,
+    // Error reports: see crate::reports::config.
+    reports_db: Option<String>,
+    reports_path: Option<String>,
+    reports_rules: Option<PathBuf>,
+    reports_max_size: Option<toml::Value>,
+    reports_retention: Option<String>,
+    reports_max_bytes: Option<toml::Value>,
+    // The support console: see crate::console::config.
+    admin_listen: Option<String>,
+    users: Option<PathBuf>,
 }
 
 /// Fully resolved settings of a running service.
@@ -155,6 +171,12 @@ pub struct ServeConfig {
     pub handshake_timeout: Duration,
     /// How long a client may take to send a POST body.
     pub body_timeout: Duration,
+    /// Error reports (`--reports-…`); `None`: not taken (`--reports-db off`, and the
+    /// library default so that embedding code opts in).
+    pub reports: Option<crate::reports::ReportsConfig>,
+    /// The support console (`--admin-listen`, `--users`); `None`: not served (`off`, no
+    /// report store, and the library default).
+    pub console: Option<crate::console::config::ConsoleConfig>,
 }
 
 impl Default for ServeConfig {
@@ -177,6 +199,8 @@ impl Default for ServeConfig {
             header_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            reports: None,
+            console: None,
         }
     }
 }
@@ -229,11 +253,26 @@ impl ServeConfig {
         if max_connections == 0 {
             return Err(invalid("--max-connections", "must be at least 1".into()));
         }
+        let reports = crate::reports::ReportsConfig::resolve(
+            &args.reports,
+            crate::reports::config::ReportsFile {
+                reports_db: file.reports_db,
+                reports_path: file.reports_path,
+                reports_rules: file.reports_rules,
+                reports_max_size: file.reports_max_size,
+                reports_retention: file.reports_retention,
+                reports_max_bytes: file.reports_max_bytes,
+            },
+        )?;
         let workers = args.workers.or(file.workers).unwrap_or(d.workers);
         if workers == 0 || workers > 1024 {
             return Err(invalid("--workers", format!("{workers} is not between 1 and 1024")));
         }
+        let console = crate::console::config::ConsoleConfig::resolve(&args.console, file.admin_listen, file.users)?
+            .filter(|_| reports.is_some());
         Ok(ServeConfig {
+            console,
+            reports,
             workers,
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
             tls_files,

@@ -14,6 +14,8 @@
 //! - [`watch`]: keeps the served snapshot in step with the file on disk.
 //! - [`server`]: HTTPS (and optional plain HTTP) serving with limits and graceful shutdown.
 //! - [`v8i`]: the base-list reader/writer that keeps every byte it does not change.
+//! - [`console`]: the support console on its own admin listener (login, report groups).
+//! - [`users`]: the console's users file (argon2id hashes).
 //! - [`cli`]: the `v8help` command line.
 
 #![warn(missing_docs)]
@@ -21,10 +23,14 @@
 pub mod atomic;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod document;
 pub mod metrics;
+pub mod reports;
 pub mod server;
 pub mod snapshot;
+pub mod store;
 pub mod time;
+pub mod users;
 pub mod v8i;
 pub mod watch;

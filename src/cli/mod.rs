@@ -1,10 +1,12 @@
-//! The `v8help` command line: `serve`, `message …` and `bases …`.
+//! The `v8help` command line: `serve`, `message …`, `bases …`, `reports …` and `users …`.
 //!
 //! `main.rs` parses [`Cli`] and calls [`run`]; everything a sub-command does lives in the
 //! library so that tests can drive it without a process.
 
 pub mod bases;
 pub mod message;
+pub mod reports;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -50,6 +52,12 @@ pub enum Command {
     /// Audit and edit base lists (*.v8i): StartupErrorHelpText and StartupErrorHelpURL.
     #[command(subcommand)]
     Bases(bases::BasesCommand),
+    /// Error reports in the store: list groups, show a report, export its archive, purge.
+    #[command(subcommand)]
+    Reports(reports::ReportsCommand),
+    /// Add or remove users of the support console (`--admin-listen`).
+    #[command(subcommand)]
+    Users(users::UsersCommand),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -58,6 +66,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => serve(&args),
         Command::Message(cmd) => message::run(cmd),
         Command::Bases(cmd) => bases::run(cmd),
+        Command::Reports(cmd) => reports::run(cmd),
+        Command::Users(cmd) => users::run(cmd),
     }
 }
 
@@ -76,7 +86,13 @@ fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
             config.zone,
             config.max_age
         );
+        let console_config = config.console.clone();
+        let grace = config.shutdown_timeout;
         let server = Server::bind(config)?;
+        let console = match (console_config, server.reports()) {
+            (Some(c), Some(reports)) => Some(crate::console::bind(&c, server.certificate(), reports)?),
+            _ => None,
+        };
         if let Some(fingerprint) = &server.self_signed_fingerprint {
             tracing::warn!(
                 "no --cert/--key given: serving an in-memory SELF-SIGNED certificate for localhost and 127.0.0.1; \
@@ -92,7 +108,26 @@ fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
         }
         let reload = Arc::new(Notify::new());
         spawn_sighup(reload.clone())?;
-        server.run(reload, shutdown_signal()?).await;
+        // One signal stops the public listeners and the console together.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signal = shutdown_signal()?;
+        tokio::spawn(async move {
+            signal.await;
+            let _ = stop.send(true);
+        });
+        let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let console = console.map(|(listener, console)| {
+            if let Some(addr) = listener.addr() {
+                tracing::info!("v8help support console on https://{addr}/ (not on the public listeners)");
+            }
+            tokio::spawn(listener.run(console, grace, until_stopped(stopped.clone())))
+        });
+        server.run(reload, until_stopped(stopped)).await;
+        if let Some(console) = console {
+            let _ = console.await;
+        }
         tracing::info!("v8help stopped");
         Ok(0)
     })

@@ -21,6 +21,8 @@ pub fn command() -> Command {
             command.env_remove(&name);
         }
     }
+    // No error-report database in the working tree unless a test asks for one.
+    command.env("V8HELP_REPORTS_DB", "off");
     command
 }
 
@@ -130,6 +132,8 @@ pub struct Binary {
     pub https: SocketAddr,
     pub http: Option<SocketAddr>,
     log: Log,
+    /// Holds the error-report database when the caller gave none (never the working tree).
+    _reports_dir: tempfile::TempDir,
 }
 
 impl Binary {
@@ -137,8 +141,12 @@ impl Binary {
     /// to listen.
     pub fn serve(args: &[&OsStr], envs: &[(&str, &str)]) -> Binary {
         let mut command = command();
+        let reports_dir = tempfile::tempdir().expect("a temporary directory");
         command
             .args(args)
+            .env("V8HELP_REPORTS_DB", reports_dir.path().join("reports.db"))
+            // Each test's console on a port of its own (the default, 8444, is one for all).
+            .env("V8HELP_ADMIN_LISTEN", "127.0.0.1:0")
             .envs(envs.iter().copied())
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -169,6 +177,7 @@ impl Binary {
             https,
             http,
             log,
+            _reports_dir: reports_dir,
         }
     }
 

@@ -43,6 +43,11 @@ pub const PHONE: (u32, u32) = (390, 844);
 /// to expire must not be starved by four others.
 static BROWSER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Takes the one-browser-at-a-time lock (for tests that start their own servers).
+pub async fn browser_lock() -> MutexGuard<'static, ()> {
+    BROWSER_LOCK.lock().await
+}
+
 /// A v8help instance serving plain HTTP on 127.0.0.1, which a test can stop to make its
 /// origin unreachable.
 pub struct Origin {
@@ -130,6 +135,12 @@ impl Browser {
     /// Starts ChromeDriver and a Chromium session. `None` when the binaries are missing
     /// and the suite is skipped.
     pub async fn start(lang: &str) -> anyhow::Result<Option<Browser>> {
+        Browser::start_with(lang, false).await
+    }
+
+    /// As [`Browser::start`]; `test_certificates` makes Chromium accept certificates from
+    /// the tests' own CA (the console is HTTPS only).
+    pub async fn start_with(lang: &str, test_certificates: bool) -> anyhow::Result<Option<Browser>> {
         let Some((chromium, chromedriver)) = find_binaries() else {
             return Ok(None);
         };
@@ -172,6 +183,9 @@ impl Browser {
                 "prefs": { "intl.accept_languages": lang },
             }),
         );
+        if test_certificates {
+            caps.insert("acceptInsecureCerts".into(), json!(true));
+        }
         caps.insert(
             "timeouts".into(),
             json!({ "pageLoad": 30_000, "script": 30_000, "implicit": 0 }),
