@@ -95,9 +95,7 @@ impl Users {
                 line: i + 1,
                 problem,
             };
-            let (name, hash) = line
-                .split_once(':')
-                .ok_or_else(|| bad("expected name:hash".into()))?;
+            let (name, hash) = line.split_once(':').ok_or_else(|| bad("expected name:hash".into()))?;
             check_name(name).map_err(|e| bad(e.to_string()))?;
             PasswordHash::new(hash).map_err(|e| bad(format!("not an argon2 hash: {e}")))?;
             if users.hash_of(name).is_some() {
@@ -190,7 +188,8 @@ impl Users {
 }
 
 /// A valid argon2id hash of a random password, verified against when the name is unknown.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$5dVrKeNIsVOyPXexw1fJk+8B/jGNM63ljV6Jvx8JK8U";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$5dVrKeNIsVOyPXexw1fJk+8B/jGNM63ljV6Jvx8JK8U";
 
 /// argon2id with OWASP's minimum (19 MiB, two passes, one lane): about 20–40 ms a check.
 fn argon2() -> Argon2<'static> {

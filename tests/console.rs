@@ -5,7 +5,7 @@
 //! listener. Run: `cargo test --test console`.
 
 mod common;
-mod common_console;
+use common::console as common_console;
 
 use std::sync::Arc;
 
@@ -56,7 +56,12 @@ async fn no_page_file_or_api_answer_without_a_login() {
     let r = env.get("/login", &[]).await;
     assert_eq!(r.status, 200);
     let csp = r.header("content-security-policy").unwrap();
-    for part in ["default-src 'none'", "style-src 'self'", "img-src 'self'", "frame-ancestors 'none'"] {
+    for part in [
+        "default-src 'none'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
         assert!(csp.contains(part), "{csp}");
     }
     assert!(!csp.contains("script-src"), "{csp}");
@@ -67,7 +72,11 @@ async fn no_page_file_or_api_answer_without_a_login() {
 async fn wrong_password_is_refused_and_the_right_one_opens_a_strict_session() {
     let env = ConsoleEnv::start().await;
     let r = env
-        .post_form("/login", &[("user", USER), ("password", "wrong")], &[("accept-language", "en")])
+        .post_form(
+            "/login",
+            &[("user", USER), ("password", "wrong")],
+            &[("accept-language", "en")],
+        )
         .await;
     assert_eq!(r.status, 401);
     assert!(r.text().contains("Wrong user name or password"), "{}", r.text());
@@ -82,7 +91,13 @@ async fn wrong_password_is_refused_and_the_right_one_opens_a_strict_session() {
         .await;
     assert_eq!(r.status, 303);
     let cookie = r.header("set-cookie").unwrap();
-    for attr in ["__Host-v8help-console=", "HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+    for attr in [
+        "__Host-v8help-console=",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/",
+    ] {
         assert!(cookie.contains(attr), "{cookie}");
     }
     let session = cookie.split(';').next().unwrap();
@@ -92,7 +107,9 @@ async fn wrong_password_is_refused_and_the_right_one_opens_a_strict_session() {
 
     // Logging out ends the session for good.
     let csrf = ConsoleEnv::csrf_of(r.text());
-    let r = env.post_form("/logout", &[("csrf", &csrf)], &[("cookie", session)]).await;
+    let r = env
+        .post_form("/logout", &[("csrf", &csrf)], &[("cookie", session)])
+        .await;
     assert_eq!(r.status, 303);
     assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
     assert_eq!(env.get("/", &[("cookie", session)]).await.status, 303);
@@ -109,7 +126,11 @@ async fn repeated_failures_lock_the_name_with_429_and_retry_after() {
     }
     // Now even the right password is not checked.
     let r = env
-        .post_form("/login", &[("user", USER), ("password", PASSWORD)], &[("accept-language", "en")])
+        .post_form(
+            "/login",
+            &[("user", USER), ("password", PASSWORD)],
+            &[("accept-language", "en")],
+        )
         .await;
     assert_eq!(r.status, 429);
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
@@ -117,7 +138,9 @@ async fn repeated_failures_lock_the_name_with_429_and_retry_after() {
     assert!(r.text().contains("Too many failed logins"));
     assert!(r.header("set-cookie").is_none());
     // Basic on the API counts against the same name.
-    let r = env.get("/api/groups", &[("authorization", &basic(USER, PASSWORD))]).await;
+    let r = env
+        .get("/api/groups", &[("authorization", &basic(USER, PASSWORD))])
+        .await;
     assert_eq!(r.status, 429);
 }
 
@@ -165,11 +188,18 @@ async fn changes_without_the_csrf_token_or_from_another_origin_are_refused() {
 
     let origin = env.origin();
     let r = env
-        .post_form("/group/mark", &form(token), &[("cookie", &session), ("origin", &origin)])
+        .post_form(
+            "/group/mark",
+            &form(token),
+            &[("cookie", &session), ("origin", &origin)],
+        )
         .await;
     assert_eq!(r.status, 303);
     let mark = env.store.group("text:csrf").await.unwrap().unwrap().mark.unwrap();
-    assert_eq!((mark.state, mark.note.as_str(), mark.by.as_str()), (MarkState::Known, "Известная ошибка", USER));
+    assert_eq!(
+        (mark.state, mark.note.as_str(), mark.by.as_str()),
+        (MarkState::Known, "Известная ошибка", USER)
+    );
     // A login form posted from another site is refused too (login CSRF).
     let r = env
         .post_form(
@@ -195,9 +225,13 @@ async fn the_json_api_takes_http_basic_for_scripts() {
     assert_eq!(groups[0]["per_hour"].as_array().unwrap().len(), 24);
     assert_eq!(groups[0]["per_hour"][23], 1);
 
-    let r = env.get("/api/group/reports?key=app%3Aabc", &[("authorization", &auth)]).await;
+    let r = env
+        .get("/api/group/reports?key=app%3Aabc", &[("authorization", &auth)])
+        .await;
     assert_eq!(r.json()[0]["id"], id);
-    let r = env.get(&format!("/api/reports/{id}"), &[("authorization", &auth)]).await;
+    let r = env
+        .get(&format!("/api/reports/{id}"), &[("authorization", &auth)])
+        .await;
     assert_eq!(r.json()["fields"]["user_name"], "<script>alert('user')</script>");
 
     let bad = basic(USER, "nope");
@@ -218,13 +252,21 @@ async fn the_json_api_takes_http_basic_for_scripts() {
             .await
         }
     };
-    let r = mark(r#"{"key":"app:abc","state":"fixed","note":"8.3.18.1200"}"#, "text/plain").await;
+    let r = mark(
+        r#"{"key":"app:abc","state":"fixed","note":"8.3.18.1200"}"#,
+        "text/plain",
+    )
+    .await;
     assert_eq!(r.status, 415, "a body a cross-site form could send");
     let r = mark(r#"{"key":"app:abc","state":"sideways"}"#, "application/json").await;
     assert_eq!(r.status, 400);
     let r = mark(r#"{"key":"app:none","state":"known"}"#, "application/json").await;
     assert_eq!(r.status, 404);
-    let r = mark(r#"{"key":"app:abc","state":"fixed","note":"8.3.18.1200"}"#, "application/json").await;
+    let r = mark(
+        r#"{"key":"app:abc","state":"fixed","note":"8.3.18.1200"}"#,
+        "application/json",
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let m = env.store.group("app:abc").await.unwrap().unwrap().mark.unwrap();
     assert_eq!((m.state, m.note.as_str()), (MarkState::Fixed, "8.3.18.1200"));
@@ -240,12 +282,19 @@ async fn hostile_report_text_arrives_as_text_and_files_are_downloads() {
         .put_report(
             "text:hostile",
             hostile_fields(),
-            &[("screenshot.png", PNG_1X1), ("files/evil\"name<b>.html", b"<script>alert(1)</script>")],
+            &[
+                ("screenshot.png", PNG_1X1),
+                ("files/evil\"name<b>.html", b"<script>alert(1)</script>"),
+            ],
         )
         .await;
     let session = env.login().await;
     let cookie = [("cookie", session.as_str()), ("accept-language", "en")];
-    for path in ["/".to_string(), "/group?key=text%3Ahostile".into(), format!("/reports/{id}")] {
+    for path in [
+        "/".to_string(),
+        "/group?key=text%3Ahostile".into(),
+        format!("/reports/{id}"),
+    ] {
         let r = env.get(&path, &cookie).await;
         assert_eq!(r.status, 200, "{path}");
         let html = r.text();
@@ -255,7 +304,11 @@ async fn hostile_report_text_arrives_as_text_and_files_are_downloads() {
             html.contains("&lt;img src=x onerror=alert('error')&gt;") || html.contains("&lt;script&gt;"),
             "{path}: {html}"
         );
-        assert!(r.header("content-security-policy").unwrap().starts_with("default-src 'none'"));
+        assert!(
+            r.header("content-security-policy")
+                .unwrap()
+                .starts_with("default-src 'none'")
+        );
         assert_eq!(r.header("cache-control"), Some("no-store"));
     }
     let report = env.get(&format!("/reports/{id}"), &cookie).await;
@@ -270,7 +323,10 @@ async fn hostile_report_text_arrives_as_text_and_files_are_downloads() {
     assert_eq!(file.status, 200);
     assert_eq!(file.header("content-type"), Some("application/octet-stream"));
     let disposition = file.header("content-disposition").unwrap();
-    assert!(disposition.starts_with("attachment; filename=\"evil_name_b_.html\""), "{disposition}");
+    assert!(
+        disposition.starts_with("attachment; filename=\"evil_name_b_.html\""),
+        "{disposition}"
+    );
     assert_eq!(&file.body[..], b"<script>alert(1)</script>");
 
     let archive = env.get(&format!("/reports/{id}/archive"), &cookie).await;
@@ -280,13 +336,22 @@ async fn hostile_report_text_arrives_as_text_and_files_are_downloads() {
         env.store.archive(id).await.unwrap().unwrap(),
         "the archive is the stored one, byte for byte"
     );
-    assert!(archive.header("content-disposition").unwrap().contains(&format!("report-{id}.zip")));
+    assert!(
+        archive
+            .header("content-disposition")
+            .unwrap()
+            .contains(&format!("report-{id}.zip"))
+    );
 
     // A "screenshot" that is really HTML is not served as anything a browser would render.
     let mut fields = hostile_fields();
     fields.screenshot = Some("screenshot.png".into());
     let fake = env
-        .put_report("text:fake", fields, &[("screenshot.png", b"<html><script>alert(1)</script>")])
+        .put_report(
+            "text:fake",
+            fields,
+            &[("screenshot.png", b"<html><script>alert(1)</script>")],
+        )
         .await;
     let r = env.get(&format!("/reports/{fake}/screenshot"), &cookie).await;
     assert_eq!(r.status, 415);

@@ -9,8 +9,8 @@
 //! Run: `cargo test --test console_browser`.
 
 mod common;
-mod common_browser;
-mod common_console;
+use common::browser as common_browser;
+use common::console as common_console;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -132,12 +132,21 @@ async fn scenario(browser: &Browser, public: SocketAddr, admin: SocketAddr) -> a
     let console = format!("https://{admin}");
     // The client's side: getInfo says "send", the report goes to pushReport.
     let before = get_info(public).await?;
-    ensure!(before["needSendReport"] == json!(true), "getInfo before marking: {before}");
+    ensure!(
+        before["needSendReport"] == json!(true),
+        "getInfo before marking: {before}"
+    );
     let (status, body) = post(public, "/reports/pushReport", "application/zip", report_archive()).await?;
     ensure!(status == 200, "pushReport answered {status}: {body:?}");
     // Two startup-error POSTs, as thin clients send after a failed login.
     for _ in 0..2 {
-        post(public, "/", "application/json", br#"{"error":"<b>login failed</b>"}"#.to_vec()).await?;
+        post(
+            public,
+            "/",
+            "application/json",
+            br#"{"error":"<b>login failed</b>"}"#.to_vec(),
+        )
+        .await?;
     }
 
     // Support's side: every page needs the login first.
@@ -145,15 +154,25 @@ async fn scenario(browser: &Browser, public: SocketAddr, admin: SocketAddr) -> a
     let url = browser.client.current_url().await?;
     ensure!(url.path() == "/login", "not sent to the login page: {url}");
     browser.screenshot("console-login", DESKTOP).await?;
-    browser.client.find(Locator::Css("input[name=user]")).await?.send_keys(USER).await?;
+    browser
+        .client
+        .find(Locator::Css("input[name=user]"))
+        .await?
+        .send_keys(USER)
+        .await?;
     browser
         .client
         .find(Locator::Css("input[name=password]"))
         .await?
         .send_keys(PASSWORD)
         .await?;
-    browser.client.find(Locator::Css("form.login button")).await?.click().await?;
-    let shown = wait_for("the groups page", Duration::from_secs(20), || async {
+    browser
+        .client
+        .find(Locator::Css("form.login button"))
+        .await?
+        .click()
+        .await?;
+    let shown = wait_for(Duration::from_secs(20), "the groups page", || async {
         Ok(browser.client.find(Locator::Css("table.groups")).await.ok().map(|_| ()))
     })
     .await;
@@ -163,9 +182,15 @@ async fn scenario(browser: &Browser, public: SocketAddr, admin: SocketAddr) -> a
         anyhow::bail!("{err:#}; the browser is at {url} showing: {page}");
     }
     let cookie = browser.eval("return document.cookie;").await?;
-    ensure!(cookie == json!(""), "the session cookie is readable by scripts: {cookie}");
+    ensure!(
+        cookie == json!(""),
+        "the session cookie is readable by scripts: {cookie}"
+    );
     let error = browser.visible_text("table.groups td.error").await?;
-    ensure!(error == "<img src=x onerror=\"document.title='pwned-error'\">Деление на 0", "error text shown as {error:?}");
+    ensure!(
+        error == "<img src=x onerror=\"document.title='pwned-error'\">Деление на 0",
+        "error text shown as {error:?}"
+    );
     let injected = browser
         .eval("return {title: document.title, imgs: document.querySelectorAll('main img').length, scripts: document.scripts.length};")
         .await?;
@@ -173,21 +198,44 @@ async fn scenario(browser: &Browser, public: SocketAddr, admin: SocketAddr) -> a
         injected["imgs"] == json!(0) && injected["scripts"] == json!(0),
         "report text became markup: {injected}"
     );
-    ensure!(!injected["title"].as_str().unwrap_or("").contains("pwned"), "report text ran: {injected}");
-    let bars = browser.eval("return document.querySelectorAll('table.groups svg.bars rect').length;").await?;
-    ensure!(bars == json!(1), "the per-hour chart shows {bars} bars, expected the one hour with a report");
+    ensure!(
+        !injected["title"].as_str().unwrap_or("").contains("pwned"),
+        "report text ran: {injected}"
+    );
+    let bars = browser
+        .eval("return document.querySelectorAll('table.groups svg.bars rect').length;")
+        .await?;
+    ensure!(
+        bars == json!(1),
+        "the per-hour chart shows {bars} bars, expected the one hour with a report"
+    );
     browser.screenshot("console-groups", DESKTOP).await?;
 
     // The group's reports, then the report with its screenshot.
-    browser.client.find(Locator::Css("table.groups td.error a")).await?.click().await?;
-    wait_for("the group's page", Duration::from_secs(20), || async {
-        Ok(browser.client.find(Locator::Css("table.reports")).await.ok().map(|_| ()))
+    browser
+        .client
+        .find(Locator::Css("table.groups td.error a"))
+        .await?
+        .click()
+        .await?;
+    wait_for(Duration::from_secs(20), "the group's page", || async {
+        Ok(browser
+            .client
+            .find(Locator::Css("table.reports"))
+            .await
+            .ok()
+            .map(|_| ()))
     })
     .await?;
     let user = browser.visible_text("table.reports td.user").await?;
     ensure!(user == USER_NAME, "user shown as {user:?}");
-    browser.client.find(Locator::Css("table.reports a.open")).await?.click().await?;
-    let loaded = wait_for("the screenshot to load", Duration::from_secs(20), || async {
+    browser
+        .client
+        .find(Locator::Css("table.reports a.open"))
+        .await?
+        .click()
+        .await?;
+    let loaded = wait_for(Duration::from_secs(20), "the screenshot to load", || async {
         let v = browser
             .eval("const i = document.querySelector('img.screenshot'); return i && i.complete ? i.naturalWidth : null;")
             .await?;
@@ -196,12 +244,15 @@ async fn scenario(browser: &Browser, public: SocketAddr, admin: SocketAddr) -> a
     .await?;
     ensure!(loaded == 1, "the screenshot did not load as an image (width {loaded})");
     let files = browser.visible_text("ul.files").await?;
-    ensure!(files.contains("log.txt") && files.contains("Original archive"), "files: {files}");
+    ensure!(
+        files.contains("log.txt") && files.contains("Original archive"),
+        "files: {files}"
+    );
     browser.screenshot("console-report", DESKTOP).await?;
 
     // Mark the group known: getInfo answers with the note at once.
     browser.client.find(Locator::Css("p a")).await?.click().await?;
-    wait_for("the mark form", Duration::from_secs(20), || async {
+    wait_for(Duration::from_secs(20), "the mark form", || async {
         Ok(browser.client.find(Locator::Css("form.mark")).await.ok().map(|_| ()))
     })
     .await?;
@@ -211,10 +262,23 @@ async fn scenario(browser: &Browser, public: SocketAddr, admin: SocketAddr) -> a
         .await?
         .click()
         .await?;
-    browser.client.find(Locator::Css("textarea[name=note]")).await?.send_keys(NOTE).await?;
-    browser.client.find(Locator::Css("form.mark button")).await?.click().await?;
-    wait_for("the mark to show", Duration::from_secs(20), || async {
-        let state = browser.visible_text("form.mark legend .current").await.unwrap_or_default();
+    browser
+        .client
+        .find(Locator::Css("textarea[name=note]"))
+        .await?
+        .send_keys(NOTE)
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("form.mark button"))
+        .await?
+        .click()
+        .await?;
+    wait_for(Duration::from_secs(20), "the mark to show", || async {
+        let state = browser
+            .visible_text("form.mark legend .current")
+            .await
+            .unwrap_or_default();
         Ok((state == "known").then_some(()))
     })
     .await?;
@@ -227,7 +291,7 @@ async fn scenario(browser: &Browser, public: SocketAddr, admin: SocketAddr) -> a
 
     // The login failures page counts the startup-error POSTs.
     browser.goto(&format!("{console}/failures")).await?;
-    let total = wait_for("the login failures to be counted", Duration::from_secs(20), || async {
+    let total = wait_for(Duration::from_secs(20), "the login failures to be counted", || async {
         browser.client.refresh().await?;
         let total = browser.visible_text("strong.total").await?;
         Ok((total == "2").then_some(total))
@@ -238,7 +302,12 @@ async fn scenario(browser: &Browser, public: SocketAddr, admin: SocketAddr) -> a
     browser.screenshot("console-failures", DESKTOP).await?;
 
     // Logging out closes the console again.
-    browser.client.find(Locator::Css("form.logout button")).await?.click().await?;
+    browser
+        .client
+        .find(Locator::Css("form.logout button"))
+        .await?
+        .click()
+        .await?;
     browser.goto(&format!("{console}/")).await?;
     let url = browser.client.current_url().await?;
     ensure!(url.path() == "/login", "still logged in after logout: {url}");

@@ -142,7 +142,10 @@ impl Window {
     fn retry_after(&self, now: DateTime<Utc>, limit: u32) -> Option<Duration> {
         (self.active(now) && self.failures >= limit).then(|| {
             let end = self.started + WINDOW;
-            (end - now).to_std().unwrap_or(Duration::ZERO).max(Duration::from_secs(1))
+            (end - now)
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .max(Duration::from_secs(1))
         })
     }
 }
@@ -166,9 +169,21 @@ impl LoginLimiter {
         if self.by_addr.len() + self.by_name.len() >= MAX_KEYS {
             self.prune(now);
         }
-        bump(self.by_addr.entry(addr).or_insert(Window { started: now, failures: 0 }), now);
+        bump(
+            self.by_addr.entry(addr).or_insert(Window {
+                started: now,
+                failures: 0,
+            }),
+            now,
+        );
         let name: String = name.chars().take(crate::users::MAX_NAME_BYTES).collect();
-        bump(self.by_name.entry(name).or_insert(Window { started: now, failures: 0 }), now);
+        bump(
+            self.by_name.entry(name).or_insert(Window {
+                started: now,
+                failures: 0,
+            }),
+            now,
+        );
     }
 
     /// A successful login clears the name's count (not the address's: one known password
@@ -189,7 +204,10 @@ impl LoginLimiter {
 
 fn bump(window: &mut Window, now: DateTime<Utc>) {
     if !window.active(now) {
-        *window = Window { started: now, failures: 0 };
+        *window = Window {
+            started: now,
+            failures: 0,
+        };
     }
     window.failures = window.failures.saturating_add(1);
 }
@@ -245,7 +263,10 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_str(&format!("a=1; {COOKIE}=tok; b=2")).unwrap(),
         );
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic YW5uYTpwdzpwdw=="));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic YW5uYTpwdzpwdw=="),
+        );
         assert_eq!(cookie_token(&h).as_deref(), Some("tok"));
         assert_eq!(basic_credentials(&h), Some(("anna".into(), "pw:pw".into())));
     }

@@ -72,23 +72,32 @@ mod tests {
 
     #[test]
     fn defaults_off_and_bad_addresses() {
-        let c = ConsoleConfig::resolve(&ConsoleArgs::default(), None, None).unwrap().unwrap();
+        let c = ConsoleConfig::resolve(&ConsoleArgs::default(), None, None)
+            .unwrap()
+            .unwrap();
         assert_eq!(c.listen, DEFAULT_ADMIN_LISTEN.parse().unwrap());
         assert_eq!(c.users, PathBuf::from("v8help-users"));
         let off = ConsoleArgs {
             admin_listen: Some("off".into()),
             ..ConsoleArgs::default()
         };
-        assert_eq!(ConsoleConfig::resolve(&off, Some("127.0.0.1:1".into()), None).unwrap(), None);
+        assert_eq!(
+            ConsoleConfig::resolve(&off, Some("127.0.0.1:1".into()), None).unwrap(),
+            None
+        );
         let bad = ConsoleArgs {
             admin_listen: Some("localhost".into()),
             ..ConsoleArgs::default()
         };
         let err = ConsoleConfig::resolve(&bad, None, None).unwrap_err().to_string();
         assert!(err.contains("--admin-listen"), "{err}");
-        let file = ConsoleConfig::resolve(&ConsoleArgs::default(), Some("127.0.0.1:9444".into()), Some("/etc/u".into()))
-            .unwrap()
-            .unwrap();
+        let file = ConsoleConfig::resolve(
+            &ConsoleArgs::default(),
+            Some("127.0.0.1:9444".into()),
+            Some("/etc/u".into()),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!((file.listen.port(), file.users), (9444, PathBuf::from("/etc/u")));
     }
 }

@@ -68,9 +68,18 @@ mod tests {
         let now = DateTime::from_timestamp(1_800_000_000 + 1800, 0).unwrap();
         let hour = |h: i64| DateTime::from_timestamp((1_800_000_000 / 3600 + h) * 3600, 0).unwrap();
         let buckets = [
-            Bucket { start: hour(0), count: 3 },
-            Bucket { start: hour(-1), count: 2 },
-            Bucket { start: hour(-30), count: 9 },
+            Bucket {
+                start: hour(0),
+                count: 3,
+            },
+            Bucket {
+                start: hour(-1),
+                count: 2,
+            },
+            Bucket {
+                start: hour(-30),
+                count: 9,
+            },
         ];
         let s = series(&buckets, now, Duration::hours(1), 24);
         assert_eq!(s.len(), 24);

@@ -35,9 +35,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::server::ServeError;
 use crate::server::tls::{self, Certificate};
+use crate::store::Store;
 use crate::users::UsersFile;
 pub use data::{MarkGroup, StoreMarks};
-use crate::store::Store;
 use routes::Check;
 
 /// Password checks run at once (each takes ~20–40 ms of one core and 19 MiB): a flood of
@@ -149,12 +149,7 @@ impl ConsoleServer {
     }
 
     /// Serves `console` until `shutdown` completes, then gives open requests `grace`.
-    pub async fn run(
-        self,
-        console: Arc<Console>,
-        grace: Duration,
-        shutdown: impl Future<Output = ()>,
-    ) {
+    pub async fn run(self, console: Arc<Console>, grace: Duration, shutdown: impl Future<Output = ()>) {
         let listener = match TcpListener::from_std(self.listener) {
             Ok(l) => l,
             Err(err) => return tracing::error!("cannot use the console listener: {err}"),
@@ -184,8 +179,12 @@ impl ConsoleServer {
             let Ok(permit) = limit.clone().try_acquire_owned() else {
                 continue;
             };
-            let (acceptor, builder, console, watcher) =
-                (self.acceptor.clone(), builder.clone(), console.clone(), graceful.watcher());
+            let (acceptor, builder, console, watcher) = (
+                self.acceptor.clone(),
+                builder.clone(),
+                console.clone(),
+                graceful.watcher(),
+            );
             tokio::spawn(async move {
                 let stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => stream,

@@ -111,7 +111,10 @@ fn state_class(mark: Option<&Mark>) -> &'static str {
 
 /// The URL of a group's page (its key, which clients chose, goes in the query, encoded).
 pub fn group_url(key: &str) -> String {
-    format!("/group?key={}", form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>())
+    format!(
+        "/group?key={}",
+        form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>()
+    )
 }
 
 fn configs(g: &GroupSummary) -> String {
@@ -178,13 +181,7 @@ pub fn groups(lang: Lang, viewer: &Viewer<'_>, groups: &[(GroupSummary, Vec<u32>
 }
 
 /// A group's page: its summary, the mark form and its reports.
-pub fn group(
-    lang: Lang,
-    viewer: &Viewer<'_>,
-    g: &GroupSummary,
-    per_hour: &[u32],
-    reports: &[ReportSummary],
-) -> Markup {
+pub fn group(lang: Lang, viewer: &Viewer<'_>, g: &GroupSummary, per_hour: &[u32], reports: &[ReportSummary]) -> Markup {
     let t = lang.t();
     let mark = g.mark.as_ref();
     layout(
@@ -356,7 +353,10 @@ mod tests {
 
     #[test]
     fn hostile_report_text_is_escaped_on_every_page() {
-        let viewer = Viewer { user: "anna", csrf: "tok" };
+        let viewer = Viewer {
+            user: "anna",
+            csrf: "tok",
+        };
         let g = group_summary();
         let hostile = Some(HOSTILE.to_string());
         let summary = ReportSummary {

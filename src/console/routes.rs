@@ -69,7 +69,10 @@ pub async fn handle(req: Request<Incoming>, console: Arc<Console>, peer: IpAddr)
     // same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on the
     // console's own form posts, and the origin check needs the real one.
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
     if !h.contains_key(header::CACHE_CONTROL) {
@@ -142,9 +145,9 @@ async fn route(
             .await
             .map(|g| Some(html(pages::groups(lang, &viewer, &g)))),
         (&Method::GET, ["group"]) => match key() {
-            Some(key) => group_page(console, &key, now).await.map(|g| {
-                g.map(|(g, hours, reports)| html(pages::group(lang, &viewer, &g, &hours, &reports)))
-            }),
+            Some(key) => group_page(console, &key, now)
+                .await
+                .map(|g| g.map(|(g, hours, reports)| html(pages::group(lang, &viewer, &g, &hours, &reports)))),
             None => Ok(None),
         },
         (&Method::POST, ["group", "mark"]) => {
@@ -205,10 +208,14 @@ async fn route(
         (&Method::GET, ["failures"]) => {
             let step = chrono::Duration::minutes(1);
             let start = series_start(now, step, MINUTES);
-            store
-                .login_failures_per_minute(start)
-                .await
-                .map(|b| Some(html(pages::failures(lang, &viewer, &series(&b, now, step, MINUTES), start))))
+            store.login_failures_per_minute(start).await.map(|b| {
+                Some(html(pages::failures(
+                    lang,
+                    &viewer,
+                    &series(&b, now, step, MINUTES),
+                    start,
+                )))
+            })
         }
         (&Method::GET, ["api", "groups"]) => groups_with_hours(console, now).await.map(|groups| {
             let list: Vec<serde_json::Value> = groups
@@ -218,9 +225,9 @@ async fn route(
             Some(json(&list))
         }),
         (&Method::GET, ["api", "group"]) => match key() {
-            Some(key) => group_page(console, &key, now).await.map(|g| {
-                g.map(|(g, hours, _)| json(&serde_json::json!({"group": g, "per_hour": hours})))
-            }),
+            Some(key) => group_page(console, &key, now)
+                .await
+                .map(|g| g.map(|(g, hours, _)| json(&serde_json::json!({"group": g, "per_hour": hours})))),
             None => return api_error(StatusCode::BAD_REQUEST, "?key= is required"),
         },
         (&Method::GET, ["api", "group", "reports"]) => match key() {
@@ -241,7 +248,9 @@ async fn route(
                 Err(r) => return r,
             };
             match mark(console, &who, &m.key, &m.state, &m.note, now).await {
-                Ok(Ok(())) => Ok(Some(json(&serde_json::json!({"key": m.key, "state": m.state, "note": m.note})))),
+                Ok(Ok(())) => Ok(Some(json(
+                    &serde_json::json!({"key": m.key, "state": m.state, "note": m.note}),
+                ))),
                 Ok(Err(r)) => return r,
                 Err(err) => Err(err),
             }
@@ -272,10 +281,7 @@ const MINUTES: usize = 24 * 60;
 const MAX_REPORTS: usize = 200;
 
 /// Every group with its reports in each of the last 24 hours.
-async fn groups_with_hours(
-    console: &Console,
-    now: DateTime<Utc>,
-) -> Result<Vec<(GroupSummary, Vec<u32>)>, StoreError> {
+async fn groups_with_hours(console: &Console, now: DateTime<Utc>) -> Result<Vec<(GroupSummary, Vec<u32>)>, StoreError> {
     let groups = console.store.list_groups(GroupQuery::default()).await?;
     let mut out = Vec::with_capacity(groups.len());
     for g in groups {
@@ -308,7 +314,12 @@ async fn group_page(
 /// The screenshot's name in the archive: the one report.json names, else a file called
 /// `screenshot.*`.
 fn screenshot_name(r: &ReportDetail) -> Option<String> {
-    let named = r.summary.fields.screenshot.as_deref().filter(|n| r.files.iter().any(|f| f.name == *n));
+    let named = r
+        .summary
+        .fields
+        .screenshot
+        .as_deref()
+        .filter(|n| r.files.iter().any(|f| f.name == *n));
     named.map(str::to_string).or_else(|| {
         r.files
             .iter()
@@ -377,7 +388,10 @@ async fn authenticate(
             Ok(_) => {}
             Err(err) => {
                 tracing::error!("{err}");
-                return Err(api_error(StatusCode::SERVICE_UNAVAILABLE, "the reports store did not answer"));
+                return Err(api_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the reports store did not answer",
+                ));
             }
         }
     }
@@ -390,7 +404,10 @@ async fn authenticate(
     match console.check_password(peer, &user, password, now).await {
         Check::Ok => Ok(Some(Who::Basic { user })),
         Check::Wrong => Ok(None),
-        Check::Locked(wait) => Err(too_many(wait, api_error(StatusCode::TOO_MANY_REQUESTS, "too many failed logins"))),
+        Check::Locked(wait) => Err(too_many(
+            wait,
+            api_error(StatusCode::TOO_MANY_REQUESTS, "too many failed logins"),
+        )),
     }
 }
 
@@ -420,11 +437,19 @@ async fn login(
     let password = form.get("password").cloned().unwrap_or_default();
     match console.check_password(peer, &user, password, now).await {
         Check::Ok => {}
-        Check::Wrong => return page(StatusCode::UNAUTHORIZED, pages::login(lang, Some(t.login_failed), &user)),
+        Check::Wrong => {
+            return page(
+                StatusCode::UNAUTHORIZED,
+                pages::login(lang, Some(t.login_failed), &user),
+            );
+        }
         Check::Locked(wait) => {
             return too_many(
                 wait,
-                page(StatusCode::TOO_MANY_REQUESTS, pages::login(lang, Some(t.too_many), &user)),
+                page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    pages::login(lang, Some(t.too_many), &user),
+                ),
             );
         }
     }
@@ -432,7 +457,10 @@ async fn login(
         Ok(token) => token,
         Err(err) => {
             tracing::error!("console login: no randomness for a session token: {err}");
-            return page(StatusCode::INTERNAL_SERVER_ERROR, pages::problem(lang, None, t.store_error));
+            return page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                pages::problem(lang, None, t.store_error),
+            );
         }
     };
     let expires = now + chrono::Duration::from_std(SESSION_TTL).unwrap_or(chrono::Duration::hours(12));
@@ -442,10 +470,12 @@ async fn login(
         created_at: now,
         expires_at: expires,
     };
-    if let Err(err) = console.store.create_session(session).await
-    {
+    if let Err(err) = console.store.create_session(session).await {
         tracing::error!("console login: {err}");
-        return page(StatusCode::INTERNAL_SERVER_ERROR, pages::problem(lang, None, t.store_error));
+        return page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            pages::problem(lang, None, t.store_error),
+        );
     }
     tracing::info!(user = %user, client = %peer, "console login");
     let mut r = redirect("/");
@@ -503,7 +533,11 @@ async fn checked_json<T: serde::de::DeserializeOwned>(
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
     if !is_json {
         return Err(api_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send application/json"));
     }
@@ -513,7 +547,9 @@ async fn checked_json<T: serde::de::DeserializeOwned>(
             return Err(forbidden());
         }
     }
-    let bytes = read_body(body).await.map_err(|_| api_error(StatusCode::BAD_REQUEST, "the body could not be read"))?;
+    let bytes = read_body(body)
+        .await
+        .map_err(|_| api_error(StatusCode::BAD_REQUEST, "the body could not be read"))?;
     serde_json::from_slice(&bytes).map_err(|e| api_error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")))
 }
 
@@ -600,7 +636,10 @@ fn bad_request(message: &str) -> Response<Body> {
 }
 
 fn not_found(lang: Lang, viewer: &Viewer<'_>) -> Response<Body> {
-    page(StatusCode::NOT_FOUND, pages::problem(lang, Some(viewer), lang.t().not_found))
+    page(
+        StatusCode::NOT_FOUND,
+        pages::problem(lang, Some(viewer), lang.t().not_found),
+    )
 }
 
 /// The screenshot as `image/png` or `image/jpeg` when its first bytes say it is one;
@@ -611,7 +650,10 @@ fn screenshot(bytes: Bytes) -> Response<Body> {
     } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         "image/jpeg"
     } else {
-        return api_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the screenshot is not a PNG or JPEG image");
+        return api_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the screenshot is not a PNG or JPEG image",
+        );
     };
     let mut r = with_type(bytes, kind);
     r.headers_mut()
@@ -633,7 +675,13 @@ pub(super) fn content_disposition(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let mut safe: String = base
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(100)
         .collect();
     if safe.trim_matches(['.', '_']).is_empty() {
@@ -660,7 +708,10 @@ mod tests {
     #[test]
     fn download_names_keep_no_path_quote_or_newline() {
         let d = content_disposition("../../etc/pass\"wd\r\n.txt");
-        assert!(d.starts_with("attachment; filename=\"pass_wd__.txt\"; filename*=UTF-8''pass%22wd%0D%0A.txt"), "{d}");
+        assert!(
+            d.starts_with("attachment; filename=\"pass_wd__.txt\"; filename*=UTF-8''pass%22wd%0D%0A.txt"),
+            "{d}"
+        );
         let d = content_disposition("журнал.log");
         assert!(d.contains("filename*=UTF-8''%D0%B6"), "{d}");
         assert!(content_disposition("..").contains("filename=\"file\""));

@@ -17,6 +17,7 @@
 pub mod binary;
 pub mod browser;
 pub mod client;
+pub mod console;
 pub mod pki;
 pub mod saves;
 pub mod server;

@@ -1,7 +1,6 @@
 //! Helpers for the console tests: a console on 127.0.0.1:0 over a real SQLite store with a
 //! users file, report archives built from the field list, and requests with or without a
 //! session cookie.
-#![allow(dead_code)]
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -18,7 +17,7 @@ use v8help::server::tls::Certificate;
 use v8help::store::{NewReport, ReportFields, ReportId, Store};
 use v8help::users::{Users, UsersFile};
 
-use crate::common::{Pki, Resp, request};
+use super::{Pki, Resp, request};
 
 /// The console user every test logs in as.
 pub const USER: &str = "anna";
@@ -99,7 +98,10 @@ impl ConsoleEnv {
     /// Sends one request over HTTPS/1.1.
     pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Bytes) -> Resp {
         let host = self.addr.to_string();
-        let mut req = Request::builder().method(method).uri(path).header("host", host.as_str());
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", host.as_str());
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -113,7 +115,9 @@ impl ConsoleEnv {
 
     /// POST of an urlencoded form with extra headers.
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Resp {
-        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
         let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
         all.extend_from_slice(headers);
         self.send("POST", path, &all, Bytes::from(body)).await
