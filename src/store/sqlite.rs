@@ -753,4 +753,14 @@ impl Store for SqliteStore {
                 .map(|b| b.max(0) as u64)
         })
     }
+
+    fn health(&self) -> super::StoreHealth {
+        super::StoreHealth {
+            backend: "sqlite",
+            address: self.path.display().to_string(),
+            reachable: true,
+            last_error: None,
+            spooled: 0,
+        }
+    }
 }
