@@ -98,11 +98,22 @@ impl From<deadpool_postgres::PoolError> for PgError {
 }
 
 /// Whether a database error says the server cannot be reached now (rather than that the
-/// statement is wrong): no SQL state at all (I/O, closed connection), a connection
-/// exception (class 08), or the server shutting down, starting or out of connections.
+/// statement is wrong): I/O on the connection, a closed connection, a failed or timed-out
+/// connect (tokio-postgres tells these apart only by their text), a connection exception
+/// (class 08), or the server shutting down, starting or out of connections.
 fn unreachable_error(e: &tokio_postgres::Error) -> bool {
     match e.code() {
-        None => true,
+        None => {
+            let text = e.to_string();
+            e.is_closed()
+                || [
+                    "error communicating with the server",
+                    "error connecting to server",
+                    "timeout waiting for server",
+                ]
+                .iter()
+                .any(|kind| text.starts_with(kind))
+        }
         Some(code) => {
             code.code().starts_with("08")
                 || [
@@ -793,7 +804,7 @@ impl Store for PostgresStore {
                 tx.execute(
                     "DELETE FROM reports WHERE id <= (
                          SELECT id FROM (SELECT id, SUM(archive_size) OVER (ORDER BY id) AS running FROM reports) t
-                         WHERE running >= $1 ORDER BY id LIMIT 1)",
+                         WHERE running >= $1::BIGINT ORDER BY id LIMIT 1)",
                     &[&(excess.min(i64::MAX as u64) as i64)],
                 )
                 .await?;
