@@ -106,6 +106,11 @@ impl Server {
         self.http.first().and_then(|l| l.local_addr().ok())
     }
 
+    /// The error-report service, when reports are taken (for the console and tests).
+    pub fn reports(&self) -> Option<Arc<crate::reports::Reports>> {
+        self.app.reports.clone()
+    }
+
     /// The served message, for callers that want to reload it (SIGHUP) or read its status.
     pub fn live(&self) -> Arc<LiveMessage> {
         self.app.live.clone()

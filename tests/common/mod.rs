@@ -81,6 +81,8 @@ pub struct TestServer {
     pub message: PathBuf,
     pub pki: Pki,
     pub reload: Arc<Notify>,
+    /// The error-report service, when the config takes reports.
+    pub reports: Option<Arc<v8help::reports::Reports>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -105,6 +107,7 @@ impl TestServer {
         let server = Server::bind(config).expect("server binds");
         let https = server.https_addr();
         let http = server.http_addr();
+        let reports = server.reports();
         let reload = Arc::new(Notify::new());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.run(reload.clone(), async {
@@ -117,6 +120,7 @@ impl TestServer {
             message,
             pki,
             reload,
+            reports,
             stop: Some(stop),
             task: Some(task),
         }
