@@ -94,6 +94,9 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM [default: 10].
     #[arg(long, env = "V8HELP_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
     pub shutdown_timeout: Option<f64>,
+    /// Error reports (`--reports-…`).
+    #[command(flatten)]
+    pub reports: crate::reports::ReportsArgs,
 }
 
 /// The TOML file: the same settings as the flags.
@@ -114,6 +117,13 @@ struct FileConfig {
     workers: Option<usize>,
     recheck_interval: Option<f64>,
     shutdown_timeout: Option<f64>,
+    // Error reports: see crate::reports::config.
+    reports_db: Option<String>,
+    reports_path: Option<String>,
+    reports_rules: Option<PathBuf>,
+    reports_max_size: Option<toml::Value>,
+    reports_retention: Option<String>,
+    reports_max_bytes: Option<toml::Value>,
 }
 
 /// Fully resolved settings of a running service.
@@ -155,6 +165,9 @@ pub struct ServeConfig {
     pub handshake_timeout: Duration,
     /// How long a client may take to send a POST body.
     pub body_timeout: Duration,
+    /// Error reports (`--reports-…`); `None`: not taken (`--reports-db off`, and the
+    /// library default so that embedding code opts in).
+    pub reports: Option<crate::reports::ReportsConfig>,
 }
 
 impl Default for ServeConfig {
@@ -177,6 +190,7 @@ impl Default for ServeConfig {
             header_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            reports: None,
         }
     }
 }
@@ -229,11 +243,23 @@ impl ServeConfig {
         if max_connections == 0 {
             return Err(invalid("--max-connections", "must be at least 1".into()));
         }
+        let reports = crate::reports::ReportsConfig::resolve(
+            &args.reports,
+            crate::reports::config::ReportsFile {
+                reports_db: file.reports_db,
+                reports_path: file.reports_path,
+                reports_rules: file.reports_rules,
+                reports_max_size: file.reports_max_size,
+                reports_retention: file.reports_retention,
+                reports_max_bytes: file.reports_max_bytes,
+            },
+        )?;
         let workers = args.workers.or(file.workers).unwrap_or(d.workers);
         if workers == 0 || workers > 1024 {
             return Err(invalid("--workers", format!("{workers} is not between 1 and 1024")));
         }
         Ok(ServeConfig {
+            reports,
             workers,
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
             tls_files,

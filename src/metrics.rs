@@ -1,6 +1,6 @@
 //! Prometheus metrics for `/metrics`: requests by route and status, TLS handshakes and their
 //! failures, open connections, message reloads, certificate reloads, the message's state and
-//! the seconds until it expires.
+//! the seconds until it expires, and the error-report intake's counters.
 //!
 //! The request path only adds to plain atomic counters; everything else (reload figures,
 //! message state) is read from its source when `/metrics` is scraped.
@@ -18,6 +18,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::document::State;
+use crate::reports::Reports;
 use crate::watch::LiveMessage;
 
 /// What a request asked for, as counted.
@@ -31,20 +32,23 @@ pub enum Route {
     Metrics,
     /// The web client's offline help: the help page, its service worker and script.
     Web,
+    /// The error-registration service: getInfo and pushReport.
+    Reports,
     /// Any other path, answered with 404.
     Unknown,
 }
 
-const ROUTES: [(Route, &str); 5] = [
+const ROUTES: [(Route, &str); 6] = [
     (Route::Message, "message"),
     (Route::Healthz, "healthz"),
     (Route::Metrics, "metrics"),
     (Route::Web, "web"),
+    (Route::Reports, "reports"),
     (Route::Unknown, "unknown"),
 ];
 
 /// The statuses the service answers with; anything else is counted as "other".
-const STATUSES: [u16; 9] = [200, 204, 304, 400, 404, 405, 408, 413, 500];
+const STATUSES: [u16; 10] = [200, 204, 304, 400, 404, 405, 408, 413, 500, 503];
 
 /// Counters shared by every worker thread.
 #[derive(Debug, Default)]
@@ -123,11 +127,12 @@ impl Drop for OpenConnection {
 }
 
 /// Renders the metrics in the Prometheus/OpenMetrics text format.
-pub fn render(metrics: &Arc<Metrics>, live: &Arc<LiveMessage>) -> String {
+pub fn render(metrics: &Arc<Metrics>, live: &Arc<LiveMessage>, reports: Option<&Arc<Reports>>) -> String {
     let mut registry = Registry::with_prefix("v8help");
     registry.register_collector(Box::new(Scrape {
         metrics: metrics.clone(),
         live: live.clone(),
+        reports: reports.cloned(),
     }));
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
@@ -141,6 +146,7 @@ pub fn render(metrics: &Arc<Metrics>, live: &Arc<LiveMessage>) -> String {
 struct Scrape {
     metrics: Arc<Metrics>,
     live: Arc<LiveMessage>,
+    reports: Option<Arc<Reports>>,
 }
 
 fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
@@ -230,6 +236,10 @@ impl Collector for Scrape {
             "Certificate and key loads that were refused",
             load(&m.certificate_reload_failures),
         )?;
+
+        if let Some(reports) = &self.reports {
+            crate::reports::metrics::encode(&reports.metrics, &mut encoder)?;
+        }
 
         let now = Utc::now();
         let snapshot = self.live.snapshot();

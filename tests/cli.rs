@@ -13,6 +13,7 @@ fn v8help(args: &[&str]) -> Output {
         .args(args)
         .env_remove("V8HELP_MESSAGE")
         .env_remove("V8HELP_TZ")
+        .env("V8HELP_REPORTS_DB", "off")
         .output()
         .expect("v8help runs")
 }

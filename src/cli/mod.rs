@@ -1,10 +1,11 @@
-//! The `v8help` command line: `serve`, `message …` and `bases …`.
+//! The `v8help` command line: `serve`, `message …`, `bases …` and `reports …`.
 //!
 //! `main.rs` parses [`Cli`] and calls [`run`]; everything a sub-command does lives in the
 //! library so that tests can drive it without a process.
 
 pub mod bases;
 pub mod message;
+pub mod reports;
 
 use std::sync::Arc;
 
@@ -50,6 +51,9 @@ pub enum Command {
     /// Audit and edit base lists (*.v8i): StartupErrorHelpText and StartupErrorHelpURL.
     #[command(subcommand)]
     Bases(bases::BasesCommand),
+    /// Error reports in the store: list groups, show a report, export its archive, purge.
+    #[command(subcommand)]
+    Reports(reports::ReportsCommand),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -58,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve(args) => serve(&args),
         Command::Message(cmd) => message::run(cmd),
         Command::Bases(cmd) => bases::run(cmd),
+        Command::Reports(cmd) => reports::run(cmd),
     }
 }
 

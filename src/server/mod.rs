@@ -25,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServeConfig;
 use crate::metrics::Handshake;
+use crate::reports::intake::ClientAddr;
 use crate::watch::{self, LiveMessage};
 pub use routes::App;
 use tls::{Certificate, TlsError};
@@ -50,6 +51,9 @@ pub enum ServeError {
     /// The certificate or key cannot be loaded, or TLS cannot be set up.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The error-report store cannot be opened (`--reports-db`).
+    #[error(transparent)]
+    Reports(#[from] crate::store::StoreError),
 }
 
 /// A service whose sockets are bound and whose TLS is ready: nothing left that can fail.
@@ -78,8 +82,12 @@ impl Server {
             None => Vec::new(),
         };
         let live = LiveMessage::load(config.message.clone(), config.zone);
+        let reports = match &config.reports {
+            Some(c) => Some(crate::reports::Reports::open(c.clone())?),
+            None => None,
+        };
         Ok(Server {
-            app: App::new(live, config),
+            app: App::new(live, config, reports),
             https,
             http,
             acceptor,
@@ -96,6 +104,11 @@ impl Server {
     /// The bound plain-HTTP address, if any.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http.first().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The error-report service, when reports are taken (for the console and tests).
+    pub fn reports(&self) -> Option<Arc<crate::reports::Reports>> {
+        self.app.reports.clone()
     }
 
     /// The served message, for callers that want to reload it (SIGHUP) or read its status.
@@ -123,25 +136,35 @@ impl Server {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.changed().await;
         };
-        // SIGHUP re-reads both the message and the certificate.
+        // SIGHUP re-reads the message, the certificate and the error-report rules.
         let (reload_message, reload_certificate) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let reload_rules = Arc::new(Notify::new());
         {
-            let (m, c, stop) = (
+            let (m, c, r, stop) = (
                 reload_message.clone(),
                 reload_certificate.clone(),
+                reload_rules.clone(),
                 stopped(stop_rx.clone()),
             );
             tokio::spawn(async move {
                 tokio::pin!(stop);
                 loop {
                     tokio::select! {
-                        _ = reload.notified() => { m.notify_one(); c.notify_one(); }
+                        _ = reload.notified() => { m.notify_one(); c.notify_one(); r.notify_one(); }
                         _ = &mut stop => return,
                     }
                 }
             });
         }
         let recheck = app.config.recheck_interval;
+        // The report service stops after the workers, so that login failures queued by the
+        // last requests are still written.
+        let (reports_stop, reports_stopped) = tokio::sync::oneshot::channel::<()>();
+        let reports = app.reports.clone().map(|reports| {
+            tokio::spawn(reports.run(recheck, reload_rules, async {
+                let _ = reports_stopped.await;
+            }))
+        });
         tokio::spawn(watch::watch(
             app.live.clone(),
             recheck,
@@ -192,6 +215,10 @@ impl Server {
         for done in finished {
             let _ = done.await;
         }
+        let _ = reports_stop.send(());
+        if let Some(reports) = reports {
+            let _ = reports.await;
+        }
     }
 }
 
@@ -233,8 +260,8 @@ impl Worker {
                 accepted = accept_or_wait(http.as_ref()) => (accepted, false),
                 _ = stop.changed() => break,
             };
-            let stream = match stream {
-                Ok((stream, _peer)) => stream,
+            let (stream, peer) = match stream {
+                Ok((stream, peer)) => (stream, peer),
                 Err(err) => {
                     // Out of file descriptors and the like: wait a moment instead of spinning.
                     tracing::warn!("accept failed: {err}");
@@ -257,9 +284,12 @@ impl Worker {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 if tls {
-                    serve_tls(stream, acceptor, app, &builders, watcher).await;
+                    serve_tls(stream, peer, acceptor, app, &builders, watcher).await;
                 } else {
-                    let service = service_fn(move |req| routes::handle(req, app.clone(), false));
+                    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(ClientAddr(peer));
+                        routes::handle(req, app.clone(), false)
+                    });
                     let conn = builders.plain.serve_connection(TokioIo::new(stream), service);
                     let _ = watcher.watch(conn.into_owned()).await;
                 }
@@ -314,6 +344,7 @@ impl Builders {
 
 async fn serve_tls(
     stream: TcpStream,
+    peer: SocketAddr,
     acceptor: TlsAcceptor,
     app: Arc<App>,
     builders: &Builders,
@@ -338,7 +369,10 @@ async fn serve_tls(
     });
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let builder = if h2 { &builders.h2 } else { &builders.h1 };
-    let service = service_fn(move |req| routes::handle(req, app.clone(), true));
+    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ClientAddr(peer));
+        routes::handle(req, app.clone(), true)
+    });
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     let _ = watcher.watch(conn.into_owned()).await;
 }

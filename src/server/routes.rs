@@ -14,6 +14,8 @@ use hyper::body::{Body as _, Incoming};
 
 use crate::config::ServeConfig;
 use crate::metrics::{self, Metrics, Route};
+use crate::reports::Reports;
+use crate::reports::intake::{self, ClientAddr};
 use crate::watch::LiveMessage;
 
 /// Largest accepted POST body (the client's error details), in bytes.
@@ -40,6 +42,8 @@ pub struct App {
     pub config: ServeConfig,
     /// Counters every worker adds to, scraped at `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The error-report intake, when `--reports-db` is not `off`.
+    pub reports: Option<Arc<Reports>>,
     cors_origin: HeaderValue,
     /// `max-age=0` … `max-age=<cap>`, rendered once.
     cache_control: Vec<HeaderValue>,
@@ -48,7 +52,7 @@ pub struct App {
 impl App {
     /// Prepares the shared state; header values that depend only on configuration are
     /// rendered here, once.
-    pub fn new(live: Arc<LiveMessage>, config: ServeConfig) -> Arc<App> {
+    pub fn new(live: Arc<LiveMessage>, config: ServeConfig, reports: Option<Arc<Reports>>) -> Arc<App> {
         let cors_origin = HeaderValue::from_str(&config.cors_origin).unwrap_or(HeaderValue::from_static("*"));
         let cache_control = (0..=config.max_age)
             .map(|s| HeaderValue::from_str(&format!("max-age={s}")).unwrap_or(HeaderValue::from_static("no-cache")))
@@ -57,6 +61,7 @@ impl App {
             live,
             config,
             metrics: Arc::new(Metrics::default()),
+            reports,
             cors_origin,
             cache_control,
         })
@@ -104,6 +109,11 @@ pub async fn handle(req: Request<Incoming>, app: Arc<App>, tls: bool) -> Result<
 }
 
 async fn route(req: Request<Incoming>, app: &App) -> (Route, Response<Body>) {
+    if let Some(reports) = &app.reports
+        && let Some(call) = intake::call_for(req.uri().path(), &reports.config.path)
+    {
+        return (Route::Reports, intake::handle(call, req, reports, app.config.body_timeout).await);
+    }
     match req.uri().path() {
         "/" | "/message.json" => (
             Route::Message,
@@ -137,7 +147,7 @@ async fn route(req: Request<Incoming>, app: &App) -> (Route, Response<Body>) {
 }
 
 fn metrics_text(app: &App) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(metrics::render(&app.metrics, &app.live))));
+    let mut r = Response::new(Full::new(Bytes::from(metrics::render(&app.metrics, &app.live, app.reports.as_ref()))));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
@@ -191,7 +201,15 @@ async fn post_message(req: Request<Incoming>, app: &App) -> Response<Body> {
     }
     let (parts, body) = req.into_parts();
     match tokio::time::timeout(app.config.body_timeout, Limited::new(body, MAX_POST_BYTES).collect()).await {
-        Ok(Ok(_details)) => message(&parts.headers, parts.uri.query(), app),
+        Ok(Ok(details)) => {
+            // The client's error details become a login-failure event, queued: the answer
+            // never waits for the store.
+            if let Some(reports) = &app.reports {
+                let client = parts.extensions.get::<ClientAddr>();
+                reports.login_failure(intake::login_event(&parts.headers, client, &details.to_bytes(), None));
+            }
+            message(&parts.headers, parts.uri.query(), app)
+        }
         Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => too_large(),
         Ok(Err(_)) => error_json(StatusCode::BAD_REQUEST, "the request body could not be read"),
         Err(_) => error_json(StatusCode::REQUEST_TIMEOUT, "the request body was not received in time"),
@@ -287,7 +305,8 @@ fn too_large() -> Response<Body> {
     r
 }
 
-fn error_json(status: StatusCode, message: &str) -> Response<Body> {
+/// `{"error": message}` with `status` (also used by the report intake).
+pub(crate) fn error_json(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &serde_json::json!({"error": message}))
 }
 

@@ -6,7 +6,8 @@
 //! (SQLite in [`sqlite`], PostgreSQL in [`postgres`]) decides how to do them.
 //! Every method returns a boxed `Send` future so the trait works as `Arc<dyn Store>` from
 //! any runtime; a write's future completes only once the write is durably committed.
-//! Times are UTC; functions that decide by time take it as a parameter.
+//! Times are UTC, kept to the millisecond; functions that decide by time take it as a
+//! parameter.
 
 pub mod postgres;
 pub mod sqlite;

@@ -81,6 +81,8 @@ pub struct TestServer {
     pub message: PathBuf,
     pub pki: Pki,
     pub reload: Arc<Notify>,
+    /// The error-report service, when the config takes reports.
+    pub reports: Option<Arc<v8help::reports::Reports>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -105,6 +107,7 @@ impl TestServer {
         let server = Server::bind(config).expect("server binds");
         let https = server.https_addr();
         let http = server.http_addr();
+        let reports = server.reports();
         let reload = Arc::new(Notify::new());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.run(reload.clone(), async {
@@ -117,6 +120,7 @@ impl TestServer {
             message,
             pki,
             reload,
+            reports,
             stop: Some(stop),
             task: Some(task),
         }
@@ -278,6 +282,8 @@ pub struct Binary {
     /// The HTTPS port it reported in its "listening on" line.
     pub port: u16,
     log: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Holds the error-report database when the caller gave none (never the working tree).
+    _reports_dir: TempDir,
 }
 
 impl Binary {
@@ -286,6 +292,8 @@ impl Binary {
         use std::io::{BufRead, BufReader};
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_v8help"));
         command.args(args).stderr(std::process::Stdio::piped());
+        let reports_dir = tempfile::tempdir().unwrap();
+        command.env("V8HELP_REPORTS_DB", reports_dir.path().join("reports.db"));
         for (k, v) in envs {
             command.env(k, v);
         }
@@ -309,7 +317,12 @@ impl Binary {
         let port = port_rx
             .recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("v8help did not report its port; log: {:?}", log.lock().unwrap()));
-        Binary { child, port, log }
+        Binary {
+            child,
+            port,
+            log,
+            _reports_dir: reports_dir,
+        }
     }
 
     /// The HTTPS address.

@@ -192,6 +192,8 @@ pub fn start_v8help(vars: &[(String, String)]) -> V8help {
     for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("V8HELP_")) {
         cmd.env_remove(name);
     }
+    // No error-report database in the working tree unless a test asks for one.
+    cmd.env("V8HELP_REPORTS_DB", "off");
     cmd.envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
