@@ -124,6 +124,9 @@ struct FileConfig {
     reports_max_size: Option<toml::Value>,
     reports_retention: Option<String>,
     reports_max_bytes: Option<toml::Value>,
+    reports_db_password_file: Option<PathBuf>,
+    reports_spool: Option<PathBuf>,
+    reports_spool_max: Option<toml::Value>,
 }
 
 /// Fully resolved settings of a running service.
@@ -252,6 +255,9 @@ impl ServeConfig {
                 reports_max_size: file.reports_max_size,
                 reports_retention: file.reports_retention,
                 reports_max_bytes: file.reports_max_bytes,
+                reports_db_password_file: file.reports_db_password_file,
+                reports_spool: file.reports_spool,
+                reports_spool_max: file.reports_spool_max,
             },
         )?;
         let workers = args.workers.or(file.workers).unwrap_or(d.workers);

@@ -10,6 +10,7 @@
 //! parameter.
 
 pub mod postgres;
+pub mod spool;
 pub mod sqlite;
 
 use std::future::Future;
@@ -411,6 +412,9 @@ pub struct OpenOptions {
     /// A file whose first line is the database password (`--reports-db-password-file`);
     /// PostgreSQL only.
     pub password_file: Option<std::path::PathBuf>,
+    /// PostgreSQL only: a spool directory and its size limit, for reports taken while the
+    /// database is unreachable (see [`spool`]); `None`: such reports are refused.
+    pub spool: Option<(std::path::PathBuf, u64)>,
 }
 
 /// Opens the store named by a `--reports-db` address: `sqlite:PATH` (or a bare path), or
@@ -424,10 +428,14 @@ pub fn open_with(address: &str, options: &OpenOptions) -> Result<std::sync::Arc<
     let path = match address.split_once(':') {
         Some(("sqlite", path)) => path,
         Some((scheme, _)) if matches!(scheme, "postgres" | "postgresql") => {
-            return Ok(std::sync::Arc::new(postgres::PostgresStore::open(
+            let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(postgres::PostgresStore::open(
                 address,
                 options.password_file.as_deref(),
-            )?));
+            )?);
+            return match &options.spool {
+                Some((dir, max)) => Ok(std::sync::Arc::new(spool::SpooledStore::open(store, dir, *max)?)),
+                None => Ok(store),
+            };
         }
         _ => address,
     };
