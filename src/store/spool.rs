@@ -245,7 +245,8 @@ fn replay(shared: Weak<Shared>) {
         match outcome {
             Ok(id) => {
                 let path = s.path(seq);
-                if let Err(e) = std::fs::remove_file(&path).and_then(|()| sync_dir(&s.dir)) {
+                // No directory fsync here: a removal lost in a crash only replays the report again.
+                if let Err(e) = std::fs::remove_file(&path) {
                     tracing::error!("spooled report {} stored as {id} but not removed: {e}", path.display());
                 }
                 if let Ok(mut state) = s.state.lock() {
