@@ -14,7 +14,11 @@ use http::StatusCode;
 use serde_json::json;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,7 +67,13 @@ async fn two_replicas_on_one_database_share_groups_and_counts() {
     };
     for (i, user) in ["first", "second", "third"].iter().enumerate() {
         let addr = http[i % 2].parse().unwrap();
-        let resp = http_post(addr, "/reports/pushReport", &[("content-type", "application/zip")], archive(user)).await;
+        let resp = http_post(
+            addr,
+            "/reports/pushReport",
+            &[("content-type", "application/zip")],
+            archive(user),
+        )
+        .await;
         assert_eq!(resp.status, StatusCode::OK, "{:?}", resp.body);
     }
 

@@ -98,7 +98,8 @@ fn archive(tag: &str) -> Bytes {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default();
     zip.start_file("report.json", options).unwrap();
-    zip.write_all(format!(r#"{{"id":"{tag}","errorInfo":{{}}}}"#).as_bytes()).unwrap();
+    zip.write_all(format!(r#"{{"id":"{tag}","errorInfo":{{}}}}"#).as_bytes())
+        .unwrap();
     zip.start_file("screenshot.png", options).unwrap();
     zip.write_all(format!("\u{89}PNG picture {tag}").as_bytes()).unwrap();
     Bytes::from(zip.finish().unwrap().into_inner())
@@ -157,7 +158,10 @@ async fn a_report_reads_back_as_stored(f: Fixture) {
     assert_eq!(back.files, r.files);
     assert_eq!(f.store.archive(id).await.unwrap().as_deref(), Some(&r.archive[..]));
     let shot = f.store.archive_file(id, "screenshot.png").await.unwrap().unwrap();
-    assert_eq!(shot, format!("\u{89}PNG picture app:abc-Иванов-{}", at(0).timestamp()).as_bytes());
+    assert_eq!(
+        shot,
+        format!("\u{89}PNG picture app:abc-Иванов-{}", at(0).timestamp()).as_bytes()
+    );
     assert_eq!(f.store.archive_file(id, "missing.txt").await.unwrap(), None);
     assert!(f.store.report(id + 1000).await.unwrap().is_none());
     assert!(f.store.archive(id + 1000).await.unwrap().is_none());
@@ -181,7 +185,11 @@ async fn groups_count_users_machines_and_versions(f: Fixture) {
     assert_eq!((g.count, g.users, g.machines), (4, 2, 2));
     assert_eq!((g.first_seen, g.last_seen), (at(10), at(40)));
     assert_eq!(g.title.as_deref(), Some("Ошибка в app:a at 1790000040"));
-    let configs: Vec<_> = g.configs.iter().map(|c| (c.name.as_str(), c.version.as_str())).collect();
+    let configs: Vec<_> = g
+        .configs
+        .iter()
+        .map(|c| (c.name.as_str(), c.version.as_str()))
+        .collect();
     assert_eq!(configs, [("Бухгалтерия", "3.0.1"), ("Бухгалтерия", "3.0.2")]);
     // Equal counts sort by version, byte-wise.
     assert_eq!(g.platforms, ["8.3.18.1128", "8.3.24.1"]);
@@ -204,13 +212,13 @@ async fn groups_filter_by_time_and_limit(f: Fixture) {
     let keys = |q| {
         let store = f.store.clone();
         async move {
-        store
-            .list_groups(q)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|g| g.key)
-            .collect::<Vec<_>>()
+            store
+                .list_groups(q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|g| g.key)
+                .collect::<Vec<_>>()
         }
     };
     assert_eq!(keys(GroupQuery::default()).await, ["k0", "k4", "k3", "k2", "k1"]);
@@ -272,7 +280,11 @@ async fn login_failures_are_kept_and_counted_per_minute(f: Fixture) {
     let got: Vec<_> = per_minute.iter().map(|b| (b.start, b.count)).collect();
     assert_eq!(got, [(at(minute), 2), (at(minute + 60), 1)]);
     let latest = f.store.login_failures(at(minute + 1), 10).await.unwrap();
-    assert_eq!(latest, [events[2].clone(), events[1].clone()], "latest first, bytes kept");
+    assert_eq!(
+        latest,
+        [events[2].clone(), events[1].clone()],
+        "latest first, bytes kept"
+    );
     assert_eq!(f.store.login_failures(at(0), 1).await.unwrap().len(), 1);
 }
 
@@ -348,7 +360,10 @@ async fn purges_remove_the_oldest(f: Fixture) {
     let total: u64 = sizes.iter().sum();
     assert_eq!(s.total_bytes().await.unwrap(), total);
     let purged = s.purge_older_than(at(20)).await.unwrap();
-    assert_eq!((purged.reports, purged.bytes, purged.login_failures), (2, sizes[0] + sizes[1], 1));
+    assert_eq!(
+        (purged.reports, purged.bytes, purged.login_failures),
+        (2, sizes[0] + sizes[1], 1)
+    );
     // Four left; a limit one byte under the newest three's size removes the oldest two.
     let keep = sizes[4] + sizes[5] + sizes[3] - 1;
     let purged = s.purge_to_size(keep).await.unwrap();
@@ -473,7 +488,11 @@ fn postgres_password_comes_from_the_file() {
 #[test]
 fn postgres_unreachable_is_reported_as_unavailable() {
     // A port nothing listens on: opening fails, naming the address without its password.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("postgres://v8help:hunter2@127.0.0.1:{port}/reports");
     let err = v8help::store::open(&url).unwrap_err();
     let text = err.to_string();

@@ -79,10 +79,14 @@ async fn postgres_stopped_during_a_flood_loses_no_acknowledged_report() {
     let cluster = Arc::new(cluster);
     let c = cluster.clone();
     tokio::task::spawn_blocking(move || c.stop()).await.unwrap();
-    let down = common::wait_for(Duration::from_secs(30), "reports spooled while the database is down", || async {
-        let h = store.health();
-        (h.spooled >= 200 && !h.reachable).then_some(h)
-    })
+    let down = common::wait_for(
+        Duration::from_secs(30),
+        "reports spooled while the database is down",
+        || async {
+            let h = store.health();
+            (h.spooled >= 200 && !h.reachable).then_some(h)
+        },
+    )
     .await;
     eprintln!("while down: {down:?}");
     let c = cluster.clone();
@@ -97,7 +101,11 @@ async fn postgres_stopped_during_a_flood_loses_no_acknowledged_report() {
     for c in clients {
         acked.extend(c.await.unwrap());
     }
-    eprintln!("flood stopped: {} acknowledged, {} spooled", acked.len(), store.health().spooled);
+    eprintln!(
+        "flood stopped: {} acknowledged, {} spooled",
+        acked.len(),
+        store.health().spooled
+    );
     common::wait_for(Duration::from_secs(120), "the spool to drain", || async {
         (store.health().spooled == 0).then_some(())
     })
@@ -110,7 +118,12 @@ async fn postgres_stopped_during_a_flood_loses_no_acknowledged_report() {
     let in_order: Vec<u64> = numbers.iter().map(|n| n.parse().unwrap()).collect();
     let stored: std::collections::BTreeSet<u64> = in_order.iter().copied().collect();
     let missing: Vec<_> = acked.iter().filter(|n| !stored.contains(n)).collect();
-    assert!(missing.is_empty(), "{} of {} acknowledged reports lost: {missing:?}", missing.len(), acked.len());
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged reports lost: {missing:?}",
+        missing.len(),
+        acked.len()
+    );
     assert!(in_order.len() - stored.len() <= 8, "at most one duplicate per client");
     // Each client's reports arrived in the order it sent them.
     for c in 0..8 {

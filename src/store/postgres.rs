@@ -323,7 +323,8 @@ impl<E: Into<PgError>> From<E> for MigrateError {
 async fn migrate(pool: &Pool) -> Result<(), MigrateError> {
     let mut conn = pool.get().await?;
     let tx = conn.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version    INTEGER PRIMARY KEY,
@@ -446,7 +447,12 @@ async fn group_details(conn: &deadpool_postgres::Object, g: &mut GroupSummary) -
              GROUP BY 1 ORDER BY n DESC, 1 LIMIT 20",
         )
         .await?;
-    g.platforms = conn.query(&platforms, &[&g.key]).await?.iter().map(|r| r.get(0)).collect();
+    g.platforms = conn
+        .query(&platforms, &[&g.key])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     let mark = conn
         .prepare_cached("SELECT state, note, set_by, set_at FROM marks WHERE group_key = $1")
         .await?;
@@ -466,7 +472,10 @@ fn buckets(rows: &[Row]) -> Vec<Bucket> {
 /// (reports, archive bytes) now, inside a purge's transaction.
 async fn purge_figures(tx: &deadpool_postgres::Transaction<'_>) -> Result<(u64, u64), PgError> {
     let row = tx
-        .query_one("SELECT COUNT(*), COALESCE(SUM(archive_size), 0)::BIGINT FROM reports", &[])
+        .query_one(
+            "SELECT COUNT(*), COALESCE(SUM(archive_size), 0)::BIGINT FROM reports",
+            &[],
+        )
         .await?;
     Ok((count(row.get(0)), count(row.get(1))))
 }
@@ -592,7 +601,12 @@ impl Store for PostgresStore {
                     "SELECT {SUMMARY_COLUMNS} FROM reports WHERE group_key = $1 ORDER BY id DESC LIMIT $2"
                 ))
                 .await?;
-            Ok(conn.query(&stmt, &[&key, &(limit as i64)]).await?.iter().map(summary).collect())
+            Ok(conn
+                .query(&stmt, &[&key, &(limit as i64)])
+                .await?
+                .iter()
+                .map(summary)
+                .collect())
         })
     }
 
@@ -759,7 +773,8 @@ impl Store for PostgresStore {
     fn delete_session(&self, token_hash: &str) -> StoreFuture<'_, ()> {
         let hash = token_hash.to_string();
         self.run("delete a session", move |conn| async move {
-            conn.execute("DELETE FROM sessions WHERE token_hash = $1", &[&hash]).await?;
+            conn.execute("DELETE FROM sessions WHERE token_hash = $1", &[&hash])
+                .await?;
             Ok(())
         })
     }

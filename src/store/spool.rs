@@ -24,8 +24,8 @@ use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::{
-    ArchiveFile, Bucket, GroupQuery, GroupSummary, LoginFailure, Mark, NewReport, Purged, ReportDetail,
-    ReportFields, ReportId, ReportSummary, Session, Store, StoreError, StoreFuture, StoreHealth,
+    ArchiveFile, Bucket, GroupQuery, GroupSummary, LoginFailure, Mark, NewReport, Purged, ReportDetail, ReportFields,
+    ReportId, ReportSummary, Session, Store, StoreError, StoreFuture, StoreHealth,
 };
 
 /// How long the replay waits before trying an unreachable database again.
@@ -202,7 +202,10 @@ impl Shared {
             .and_then(|b| <[u8; 8]>::try_from(b).ok())
             .map(u64::from_le_bytes)
             .ok_or_else(|| bad("shorter than its header".into()))? as usize;
-        let meta_end = 8usize.checked_add(len).filter(|&e| e <= bytes.len()).ok_or_else(|| bad("truncated".into()))?;
+        let meta_end = 8usize
+            .checked_add(len)
+            .filter(|&e| e <= bytes.len())
+            .ok_or_else(|| bad("truncated".into()))?;
         let meta: Meta = serde_json::from_slice(&bytes[8..meta_end]).map_err(|e| bad(e.to_string()))?;
         let received_at: DateTime<Utc> = Utc
             .timestamp_millis_opt(meta.received_at_ms)
@@ -264,7 +267,10 @@ fn replay(shared: Weak<Shared>) {
             Err(e) => {
                 // Not the database's absence: set the file aside (kept, not lost) and go on.
                 let path = s.path(seq);
-                tracing::error!("spooled report {} cannot be stored: {e}; kept as .failed", path.display());
+                tracing::error!(
+                    "spooled report {} cannot be stored: {e}; kept as .failed",
+                    path.display()
+                );
                 let _ = std::fs::rename(&path, path.with_extension("failed"));
                 if let Ok(mut state) = s.state.lock() {
                     state.files.remove(&seq);

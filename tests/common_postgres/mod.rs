@@ -75,7 +75,10 @@ pub fn query_texts(url: &str, sql: &str) -> Vec<String> {
     let url = url.to_string();
     let sql = sql.to_string();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(conn);
@@ -131,7 +134,10 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let _ = admin(&self.server, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        let _ = admin(
+            &self.server,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
     }
 }
 
@@ -201,8 +207,16 @@ impl Cluster {
             .arg(&data)
             .output()
             .expect("initdb runs");
-        assert!(init.status.success(), "initdb: {}", String::from_utf8_lossy(&init.stderr));
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        assert!(
+            init.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let cluster = Cluster {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             port,
@@ -237,7 +251,11 @@ impl Cluster {
         );
         let deadline = Instant::now() + Duration::from_secs(30);
         while !answers(&self.url) {
-            assert!(Instant::now() < deadline, "the test cluster does not answer on {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "the test cluster does not answer on {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -250,7 +268,11 @@ impl Cluster {
             .args(["-w", "-m", "immediate", "stop"])
             .output()
             .expect("pg_ctl runs");
-        assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Starts the stopped server again on the same port.
