@@ -23,7 +23,8 @@ fn store(rs: &ReportServer) -> std::sync::Arc<dyn v8help::store::Store> {
 #[tokio::test]
 async fn getinfo_answers_send_by_default_on_both_listeners_whatever_the_slashes() {
     let rs = ReportServer::start(|_| {}).await;
-    let body = r#"{"configName":"БухгалтерияПредприятия","appVersion":"8.3.24.1467","platformInterfaceLanguageCode":"ru"}"#;
+    let body =
+        r#"{"configName":"БухгалтерияПредприятия","appVersion":"8.3.24.1467","platformInterfaceLanguageCode":"ru"}"#;
     for path in ["/reports/getInfo", "/reports//getInfo", "/reportsgetInfo"] {
         let r = rs.post(path, &[("content-type", "application/json")], body).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
@@ -31,10 +32,19 @@ async fn getinfo_answers_send_by_default_on_both_listeners_whatever_the_slashes(
         assert_eq!(r.header("content-length"), Some(r.body.len().to_string().as_str()));
         let answer = r.json();
         assert_eq!(answer["needSendReport"], true);
-        assert!(answer["userMessage"].as_str().unwrap().contains("поддержки"), "{answer}");
+        assert!(
+            answer["userMessage"].as_str().unwrap().contains("поддержки"),
+            "{answer}"
+        );
         assert_eq!(answer["dumpType"], 0);
     }
-    let r = http_post(rs.http(), "/reports/getInfo", &[], r#"{"platformInterfaceLanguageCode":"en"}"#).await;
+    let r = http_post(
+        rs.http(),
+        "/reports/getInfo",
+        &[],
+        r#"{"platformInterfaceLanguageCode":"en"}"#,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.json()["userMessage"].as_str().unwrap().contains("support"));
     // Unreadable JSON still gets an answer: the client is waiting.
@@ -78,7 +88,10 @@ async fn rules_decide_by_version_and_language_and_a_bad_edit_keeps_the_last_good
     })
     .await;
     let error = reports.rules.last_error().unwrap().to_string();
-    assert!(error.contains("rules.toml:2:") && error.contains("app_versoin"), "{error}");
+    assert!(
+        error.contains("rules.toml:2:") && error.contains("app_versoin"),
+        "{error}"
+    );
     assert_eq!(ask("kk").await["needSendReport"], false, "the last good rules stay");
 
     std::fs::write(&rules, "[default]\nsend = false\nmessage = { default = \"Not now\" }\n").unwrap();
@@ -128,17 +141,30 @@ async fn reports_are_stored_byte_for_byte_grouped_and_readable_back() {
     assert_eq!(latest.fields.user_name.as_deref(), Some("Петров"));
     assert_eq!(&store.archive(latest.id).await.unwrap().unwrap()[..], &second[..]);
     let detail = store.report(reports[1].id).await.unwrap().unwrap();
-    assert_eq!(&store.archive(detail.summary.id).await.unwrap().unwrap()[..], &first[..]);
+    assert_eq!(
+        &store.archive(detail.summary.id).await.unwrap().unwrap()[..],
+        &first[..]
+    );
     assert_eq!(
         detail.summary.fields.user_description.as_deref(),
         Some("Нажала «Провести» — и всё.")
     );
-    assert_eq!(detail.report_json["additionalData"]["orderNumber"], 42, "unknown fields kept");
+    assert_eq!(
+        detail.report_json["additionalData"]["orderNumber"], 42,
+        "unknown fields kept"
+    );
     let names: Vec<&str> = detail.files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["report.json", "screenshot.png", "log.txt"]);
-    let png = store.archive_file(detail.summary.id, "screenshot.png").await.unwrap().unwrap();
+    let png = store
+        .archive_file(detail.summary.id, "screenshot.png")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&png[..], common_reports::PNG);
-    assert_eq!(store.archive_file(detail.summary.id, "nothing.txt").await.unwrap(), None);
+    assert_eq!(
+        store.archive_file(detail.summary.id, "nothing.txt").await.unwrap(),
+        None
+    );
     let hours = store
         .reports_per_hour(&g.key, Utc::now() - chrono::Duration::hours(24))
         .await
@@ -151,7 +177,10 @@ async fn a_group_marked_known_answers_its_note_and_spares_the_upload() {
     let rs = ReportServer::start(|_| {}).await;
     let reports = rs.server.reports.clone().unwrap();
     let ask = r#"{"appStackHash":"c0ffee00c0ffee00c0ffee00c0ffee00","platformInterfaceLanguageCode":"ru"}"#;
-    assert_eq!(rs.post("/reports/getInfo", &[], ask).await.json()["needSendReport"], true);
+    assert_eq!(
+        rs.post("/reports/getInfo", &[], ask).await.json()["needSendReport"],
+        true
+    );
     let mark = Mark {
         state: MarkState::Known,
         note: "Известная ошибка, исправление в 3.0.151".into(),
@@ -168,11 +197,23 @@ async fn a_group_marked_known_answers_its_note_and_spares_the_upload() {
     assert_eq!(answer["userMessage"], mark.note);
     let marks = reports.store.marks().await.unwrap();
     assert_eq!(marks, vec![("app:C0FFEE00C0FFEE00C0FFEE00C0FFEE00".to_string(), mark)]);
-    reports.mark("app:C0FFEE00C0FFEE00C0FFEE00C0FFEE00", None).await.unwrap();
-    assert_eq!(rs.post("/reports/getInfo", &[], ask).await.json()["needSendReport"], true);
+    reports
+        .mark("app:C0FFEE00C0FFEE00C0FFEE00C0FFEE00", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        rs.post("/reports/getInfo", &[], ask).await.json()["needSendReport"],
+        true
+    );
     let scrape = rs.server.get("/metrics", &[]).await;
-    assert_eq!(metric(scrape.text(), "v8help_getinfo_answers_total{decision=\"known\"}"), Some(1.0));
-    assert_eq!(metric(scrape.text(), "v8help_getinfo_answers_total{decision=\"send\"}"), Some(2.0));
+    assert_eq!(
+        metric(scrape.text(), "v8help_getinfo_answers_total{decision=\"known\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(scrape.text(), "v8help_getinfo_answers_total{decision=\"send\"}"),
+        Some(2.0)
+    );
 }
 
 #[tokio::test]
@@ -236,8 +277,14 @@ async fn a_report_over_the_size_limit_gets_413() {
     let small = report_archive(&report_json(&[]));
     assert_eq!(rs.post("/reports/pushReport", &[], small).await.status, StatusCode::OK);
     let scrape = rs.server.get("/metrics", &[]).await;
-    assert_eq!(metric(scrape.text(), "v8help_reports_total{result=\"too_large\"}"), Some(1.0));
-    assert_eq!(metric(scrape.text(), "v8help_reports_total{result=\"stored\"}"), Some(1.0));
+    assert_eq!(
+        metric(scrape.text(), "v8help_reports_total{result=\"too_large\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(scrape.text(), "v8help_reports_total{result=\"stored\"}"),
+        Some(1.0)
+    );
     assert!(metric(scrape.text(), "v8help_report_store_bytes").unwrap() > 0.0);
 }
 
@@ -246,7 +293,11 @@ async fn startup_error_posts_become_login_failure_events_and_the_message_is_stil
     let rs = ReportServer::start(|_| {}).await;
     let details = "Ошибка при выполнении операции с информационной базой\nсервер 1С:Предприятия не обнаружен";
     let r = rs
-        .post("/", &[("user-agent", "1CV8C/8.3.24.1467"), ("content-type", "text/plain")], details)
+        .post(
+            "/",
+            &[("user-agent", "1CV8C/8.3.24.1467"), ("content-type", "text/plain")],
+            details,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.json().get("userMessage").is_some(), "the message is answered");
@@ -262,7 +313,10 @@ async fn startup_error_posts_become_login_failure_events_and_the_message_is_stil
         }
     })
     .await;
-    let first = events.iter().find(|e| e.body == details.as_bytes()).expect("the first body, as sent");
+    let first = events
+        .iter()
+        .find(|e| e.body == details.as_bytes())
+        .expect("the first body, as sent");
     assert_eq!(first.user_agent.as_deref(), Some("1CV8C/8.3.24.1467"));
     assert!(first.client_addr.as_deref().unwrap().starts_with("127.0.0.1:"));
     assert_eq!(first.base, None);
@@ -286,7 +340,10 @@ async fn the_real_client_captures_are_taken() {
     let get_info = std::fs::read(dir.join("getInfo-8.3.18.json")).unwrap();
     let answer = rs.post("/reports/getInfo", &[], get_info).await.json();
     assert_eq!(answer["needSendReport"], true);
-    assert!(answer["userMessage"].as_str().unwrap().contains("поддержки"), "ru, as the client asked");
+    assert!(
+        answer["userMessage"].as_str().unwrap().contains("поддержки"),
+        "ru, as the client asked"
+    );
 
     let real = std::fs::read(dir.join("real-8.3.18.zip")).unwrap();
     let (ct, body) = multipart("report", "report.zip", &real);
@@ -298,7 +355,11 @@ async fn the_real_client_captures_are_taken() {
     ] {
         let json = std::fs::read(dir.join(name)).unwrap();
         let archive = zip(&[("report.json", &json), ("screenshot.png", common_reports::PNG)]);
-        assert_eq!(rs.post("/reports/pushReport", &[], archive).await.status, StatusCode::OK, "{name}");
+        assert_eq!(
+            rs.post("/reports/pushReport", &[], archive).await.status,
+            StatusCode::OK,
+            "{name}"
+        );
     }
     let store = store(&rs);
     let groups = store.list_groups(GroupQuery::default()).await.unwrap();

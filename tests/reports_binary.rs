@@ -128,7 +128,8 @@ fn rusqlite_count(db: &std::path::Path) -> i64 {
     let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
         return 0;
     };
-    conn.query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0)).unwrap_or(0)
+    conn.query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))
+        .unwrap_or(0)
 }
 
 fn v8help(args: &[&str]) -> std::process::Output {
@@ -146,10 +147,7 @@ async fn the_reports_cli_lists_shows_exports_byte_for_byte_and_purges() {
     let reports = Reports::open(ReportsConfig::with_db(&addr)).unwrap();
     let archive = report_archive(&report_json(&[]));
     let now = Utc::now();
-    let id = reports
-        .take(Bytes::from(archive.clone()), None, now)
-        .await
-        .unwrap();
+    let id = reports.take(Bytes::from(archive.clone()), None, now).await.unwrap();
     reports
         .take(Bytes::from(archive.clone()), None, now - chrono::Duration::days(40))
         .await
@@ -160,18 +158,41 @@ async fn the_reports_cli_lists_shows_exports_byte_for_byte_and_purges() {
     assert!(out.status.success(), "{out:?}");
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.starts_with("GROUP"), "{table}");
-    assert!(table.contains("app:C0FFEE00C0FFEE00C0FFEE00C0FFEE00") && table.contains("Деление на 0"), "{table}");
+    assert!(
+        table.contains("app:C0FFEE00C0FFEE00C0FFEE00C0FFEE00") && table.contains("Деление на 0"),
+        "{table}"
+    );
 
-    let out = v8help(&["reports", "list", "--since", "24h", "--format", "json", "--reports-db", &addr]);
+    let out = v8help(&[
+        "reports",
+        "list",
+        "--since",
+        "24h",
+        "--format",
+        "json",
+        "--reports-db",
+        &addr,
+    ]);
     let groups: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(groups[0]["count"], 2);
 
     let out = v8help(&["reports", "show", &id.to_string(), "--reports-db", &addr]);
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("Иванова А.П.") && text.contains("screenshot.png"), "{text}");
+    assert!(
+        text.contains("Иванова А.П.") && text.contains("screenshot.png"),
+        "{text}"
+    );
 
     let file = dir.path().join("out.zip");
-    let out = v8help(&["reports", "export", &id.to_string(), "-o", file.to_str().unwrap(), "--reports-db", &addr]);
+    let out = v8help(&[
+        "reports",
+        "export",
+        &id.to_string(),
+        "-o",
+        file.to_str().unwrap(),
+        "--reports-db",
+        &addr,
+    ]);
     assert!(out.status.success(), "{out:?}");
     assert!(std::fs::read(&file).unwrap() == archive, "exported byte-for-byte");
 

@@ -134,7 +134,10 @@ async fn suite(store: Arc<dyn Store>, config: ReportsConfig) {
     assert_eq!(total, sizes.iter().sum::<u64>());
     let purged = store.purge_older_than(at(9, 15)).await.unwrap();
     assert_eq!((purged.reports, purged.bytes), (1, sizes[0]));
-    assert!(store.archive(a).await.unwrap().is_none(), "the archive goes with its report");
+    assert!(
+        store.archive(a).await.unwrap().is_none(),
+        "the archive goes with its report"
+    );
     assert_eq!(purged.login_failures, 0);
     let purged = store.purge_to_size(sizes[2]).await.unwrap();
     assert_eq!(purged.reports, 1, "the oldest goes first");
@@ -156,7 +159,9 @@ async fn concurrent_uploads_all_commit_and_reopening_applies_no_migration_twice(
     let path = dir.path().join("r.db");
     let addr = format!("sqlite:{}", path.display());
     let store = v8help::store::open(&addr).unwrap();
-    let reports = Reports::new(store.clone(), ReportsConfig::with_db(&addr)).await.unwrap();
+    let reports = Reports::new(store.clone(), ReportsConfig::with_db(&addr))
+        .await
+        .unwrap();
     let now = Utc::now().trunc_subsecs(3);
     let tasks: Vec<_> = (0..200)
         .map(|i| {

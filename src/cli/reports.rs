@@ -137,7 +137,8 @@ pub fn run_at(cmd: ReportsCommand, now: DateTime<Utc>, out: &mut dyn std::io::Wr
             if output.as_os_str() == "-" {
                 out.write_all(&archive)?;
             } else {
-                crate::atomic::replace(&output, &archive).with_context(|| format!("cannot write {}", output.display()))?;
+                crate::atomic::replace(&output, &archive)
+                    .with_context(|| format!("cannot write {}", output.display()))?;
                 eprintln!("report {id}: {} bytes written to {}", archive.len(), output.display());
             }
             Ok(0)
@@ -193,7 +194,16 @@ fn print_groups(groups: &[GroupSummary], out: &mut dyn std::io::Write) -> std::i
             ]
         })
         .collect();
-    let header = ["GROUP", "COUNT", "USERS", "MACHINES", "LAST SEEN (UTC)", "MARK", "CONFIG", "ERROR"];
+    let header = [
+        "GROUP",
+        "COUNT",
+        "USERS",
+        "MACHINES",
+        "LAST SEEN (UTC)",
+        "MARK",
+        "CONFIG",
+        "ERROR",
+    ];
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()

@@ -104,21 +104,25 @@ impl ReportsConfig {
         let mut c = ReportsConfig::with_db(db);
         if let Some(path) = args.reports_path.clone().or(file.reports_path) {
             if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
-                return Err(invalid("--reports-path", format!("{path:?} is not a path starting with /")));
+                return Err(invalid(
+                    "--reports-path",
+                    format!("{path:?} is not a path starting with /"),
+                ));
             }
             c.path = normalize_path(&path);
         }
         c.rules = args.reports_rules.clone().or(file.reports_rules);
-        let size = |flag: &'static str, arg: &Option<String>, file: Option<toml::Value>| -> Result<Option<u64>, ConfigError> {
-            let text = match (arg, file) {
-                (Some(a), _) => a.clone(),
-                (None, Some(toml::Value::Integer(n))) => n.to_string(),
-                (None, Some(toml::Value::String(s))) => s,
-                (None, Some(other)) => return Err(invalid(flag, format!("{other} is not a size"))),
-                (None, None) => return Ok(None),
+        let size =
+            |flag: &'static str, arg: &Option<String>, file: Option<toml::Value>| -> Result<Option<u64>, ConfigError> {
+                let text = match (arg, file) {
+                    (Some(a), _) => a.clone(),
+                    (None, Some(toml::Value::Integer(n))) => n.to_string(),
+                    (None, Some(toml::Value::String(s))) => s,
+                    (None, Some(other)) => return Err(invalid(flag, format!("{other} is not a size"))),
+                    (None, None) => return Ok(None),
+                };
+                parse_size(&text).map(Some).map_err(|p| invalid(flag, p))
             };
-            parse_size(&text).map(Some).map_err(|p| invalid(flag, p))
-        };
         if let Some(max) = size("--reports-max-size", &args.reports_max_size, file.reports_max_size)? {
             if max == 0 {
                 return Err(invalid("--reports-max-size", "must be more than 0".into()));

@@ -169,7 +169,10 @@ async fn push_report(req: Request<Incoming>, reports: &Reports) -> Response<Body
         Err(TakeError::Store(err)) => {
             reports.metrics.outcome(Outcome::StoreFailed);
             tracing::error!(client = ?client, size, "error report not stored: {err}");
-            error_json(StatusCode::SERVICE_UNAVAILABLE, "the report could not be stored; try again later")
+            error_json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the report could not be stored; try again later",
+            )
         }
     }
 }
@@ -215,7 +218,12 @@ async fn file_part(body: Bytes, boundary: String) -> Result<Bytes, String> {
 }
 
 /// A login-failure event for a startup-error POST to the message address.
-pub fn login_event(headers: &HeaderMap, client: Option<&ClientAddr>, body: &[u8], base: Option<String>) -> LoginFailure {
+pub fn login_event(
+    headers: &HeaderMap,
+    client: Option<&ClientAddr>,
+    body: &[u8],
+    base: Option<String>,
+) -> LoginFailure {
     LoginFailure {
         at: Utc::now(),
         client_addr: client.map(|c| c.0.to_string()),
@@ -233,7 +241,12 @@ mod tests {
 
     #[test]
     fn the_methods_are_found_with_one_two_or_no_slashes() {
-        for path in ["/reports/getInfo", "/reports//getInfo", "/reportsgetInfo", "//reports/getinfo"] {
+        for path in [
+            "/reports/getInfo",
+            "/reports//getInfo",
+            "/reportsgetInfo",
+            "//reports/getinfo",
+        ] {
             assert_eq!(call_for(path, "/reports"), Some(Call::GetInfo), "{path}");
         }
         assert_eq!(call_for("/reports/pushReport", "/reports"), Some(Call::PushReport));

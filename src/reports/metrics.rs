@@ -13,12 +13,8 @@ use super::ReportMetrics;
 
 /// Writes the report families into a scrape.
 pub fn encode(m: &ReportMetrics, encoder: &mut DescriptorEncoder) -> fmt::Result {
-    let mut reports = encoder.encode_descriptor(
-        "reports",
-        "pushReport requests, by result",
-        None,
-        MetricType::Counter,
-    )?;
+    let mut reports =
+        encoder.encode_descriptor("reports", "pushReport requests, by result", None, MetricType::Counter)?;
     for (result, n) in m.outcomes() {
         ConstCounter::new(n).encode(reports.encode_family(&[("result", result)])?)?;
     }

@@ -220,7 +220,12 @@ impl Request {
     pub fn parse(body: &[u8]) -> Option<Request> {
         let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
         let v: Value = serde_json::from_slice(body).ok()?;
-        let s = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         v.is_object().then(|| Request {
             config_name: s("configName"),
             config_version: s("configVersion"),
@@ -251,9 +256,13 @@ impl Condition {
     fn matches(&self, value: Option<&str>) -> bool {
         let Some(v) = value else { return false };
         let v = v.to_lowercase();
-        self.values
-            .iter()
-            .any(|c| if self.prefix { v.starts_with(c.as_str()) } else { v == *c })
+        self.values.iter().any(|c| {
+            if self.prefix {
+                v.starts_with(c.as_str())
+            } else {
+                v == *c
+            }
+        })
     }
 }
 
@@ -335,9 +344,24 @@ impl Rules {
                 (Field::AppVersion, "app_version", &spec.app_version, true),
                 (Field::PlatformType, "platform_type", &spec.platform_type, false),
                 (Field::AppStackHash, "app_stack_hash", &spec.app_stack_hash, false),
-                (Field::ClientStackHash, "client_stack_hash", &spec.client_stack_hash, false),
-                (Field::ServerStackHash, "server_stack_hash", &spec.server_stack_hash, false),
-                (Field::ErrorCategories, "error_categories", &spec.error_categories, false),
+                (
+                    Field::ClientStackHash,
+                    "client_stack_hash",
+                    &spec.client_stack_hash,
+                    false,
+                ),
+                (
+                    Field::ServerStackHash,
+                    "server_stack_hash",
+                    &spec.server_stack_hash,
+                    false,
+                ),
+                (
+                    Field::ErrorCategories,
+                    "error_categories",
+                    &spec.error_categories,
+                    false,
+                ),
             ];
             for (field, key, value, prefix) in fields {
                 let values = match value {
@@ -498,7 +522,11 @@ impl LiveRules {
         let Some(path) = self.path.clone() else { return };
         let changed = Arc::new(Notify::new());
         let mut watcher = DirWatch::start("error-report rules", &[&path], changed.clone());
-        let recheck = if recheck.is_zero() { Duration::from_secs(5) } else { recheck };
+        let recheck = if recheck.is_zero() {
+            Duration::from_secs(5)
+        } else {
+            recheck
+        };
         self.reload();
         tokio::pin!(shutdown);
         loop {
@@ -536,7 +564,12 @@ mod tests {
         let ru = message(a, Some("ru"));
         assert_eq!(ru["needSendReport"], true);
         assert!(ru["userMessage"].as_str().unwrap().contains("поддержки"));
-        assert!(message(a, Some("en"))["userMessage"].as_str().unwrap().contains("support"));
+        assert!(
+            message(a, Some("en"))["userMessage"]
+                .as_str()
+                .unwrap()
+                .contains("support")
+        );
     }
 
     #[test]
@@ -557,12 +590,16 @@ error_categories = "ScriptCompileError"
 dump_type = 2
 "#;
         let rules = Rules::parse(text, Path::new("rules.toml")).unwrap();
-        let old = rules.decide(&req(r#"{"appVersion":"8.3.18.1128","platformInterfaceLanguageCode":"kk"}"#));
+        let old = rules.decide(&req(
+            r#"{"appVersion":"8.3.18.1128","platformInterfaceLanguageCode":"kk"}"#,
+        ));
         assert!(!old.send);
         assert_eq!(message(old, Some("kk"))["userMessage"], "Платформаны жаңартыңыз");
         assert_eq!(message(old, Some("lv"))["userMessage"], "Update the platform");
         assert_eq!(message(old, Some("lv"))["dumpType"], "1");
-        let compile = rules.decide(&req(r#"{"appVersion":"8.3.24.1","errorCategories":["ScriptCompileError"]}"#));
+        let compile = rules.decide(&req(
+            r#"{"appVersion":"8.3.24.1","errorCategories":["ScriptCompileError"]}"#,
+        ));
         assert!(compile.send);
         assert_eq!(message(compile, None)["dumpType"], 2);
         assert_eq!(rules.decide(&req(r#"{"appVersion":"8.3.24.1"}"#)).rule, None);

@@ -112,7 +112,10 @@ async fn route(req: Request<Incoming>, app: &App) -> (Route, Response<Body>) {
     if let Some(reports) = &app.reports
         && let Some(call) = intake::call_for(req.uri().path(), &reports.config.path)
     {
-        return (Route::Reports, intake::handle(call, req, reports, app.config.body_timeout).await);
+        return (
+            Route::Reports,
+            intake::handle(call, req, reports, app.config.body_timeout).await,
+        );
     }
     match req.uri().path() {
         "/" | "/message.json" => (
@@ -147,7 +150,11 @@ async fn route(req: Request<Incoming>, app: &App) -> (Route, Response<Body>) {
 }
 
 fn metrics_text(app: &App) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(metrics::render(&app.metrics, &app.live, app.reports.as_ref()))));
+    let mut r = Response::new(Full::new(Bytes::from(metrics::render(
+        &app.metrics,
+        &app.live,
+        app.reports.as_ref(),
+    ))));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),

@@ -386,7 +386,9 @@ pub fn open(address: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
             problem: "no database path after sqlite:".into(),
         });
     }
-    Ok(std::sync::Arc::new(sqlite::SqliteStore::open(std::path::Path::new(path))?))
+    Ok(std::sync::Arc::new(sqlite::SqliteStore::open(std::path::Path::new(
+        path,
+    ))?))
 }
 
 fn lossy_text<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

@@ -44,7 +44,10 @@ pub struct SqliteStore {
 
 /// One write for the writer thread and where to send its outcome.
 enum Write {
-    Report(Box<NewReport>, tokio::sync::oneshot::Sender<Result<ReportId, StoreError>>),
+    Report(
+        Box<NewReport>,
+        tokio::sync::oneshot::Sender<Result<ReportId, StoreError>>,
+    ),
     Other(WriteOp, tokio::sync::oneshot::Sender<Result<u64, StoreError>>),
 }
 
@@ -201,7 +204,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     )
     .map_err(err(0, "schema_migrations"))?;
     let found: u32 = tx
-        .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))
+        .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| {
+            r.get(0)
+        })
         .map_err(err(0, "schema_migrations"))?;
     let known = MIGRATIONS.last().map_or(0, |m| m.0);
     if found > known {
@@ -245,8 +250,14 @@ fn batch_bytes(w: &Write) -> usize {
 
 /// What a write did inside the transaction, to be answered after the commit.
 enum Outcome {
-    Report(tokio::sync::oneshot::Sender<Result<ReportId, StoreError>>, Result<ReportId, StoreError>),
-    Other(tokio::sync::oneshot::Sender<Result<u64, StoreError>>, Result<u64, StoreError>),
+    Report(
+        tokio::sync::oneshot::Sender<Result<ReportId, StoreError>>,
+        Result<ReportId, StoreError>,
+    ),
+    Other(
+        tokio::sync::oneshot::Sender<Result<u64, StoreError>>,
+        Result<u64, StoreError>,
+    ),
 }
 
 fn apply_batch(conn: &mut Connection, batch: Vec<Write>) {
@@ -564,8 +575,9 @@ impl Store for SqliteStore {
                 "{GROUP_COUNTS} GROUP BY group_key HAVING MAX(received_at) >= ?1
                  ORDER BY MAX(received_at) DESC, group_key LIMIT ?2"
             ))?;
-            let mut groups: Vec<GroupSummary> =
-                stmt.query_map(params![since, limit], group_counts)?.collect::<Result<_, _>>()?;
+            let mut groups: Vec<GroupSummary> = stmt
+                .query_map(params![since, limit], group_counts)?
+                .collect::<Result<_, _>>()?;
             for g in &mut groups {
                 group_details(conn, g)?;
             }
@@ -694,7 +706,10 @@ impl Store for SqliteStore {
         self.read("read marks", |conn| {
             let mut stmt = conn.prepare_cached("SELECT group_key, state, note, set_by, set_at FROM marks")?;
             let rows = stmt.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, mark_of(r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    mark_of(r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+                ))
             })?;
             let mut marks = Vec::new();
             for row in rows {

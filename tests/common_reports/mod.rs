@@ -26,7 +26,8 @@ pub fn report_json(changes: &[(&str, Value)]) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/reports/report.json");
     let mut doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     for (pointer, value) in changes {
-        *doc.pointer_mut(pointer).unwrap_or_else(|| panic!("no {pointer} in the fixture")) = value.clone();
+        *doc.pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("no {pointer} in the fixture")) = value.clone();
     }
     doc
 }
