@@ -130,6 +130,9 @@ struct FileConfig {
     // The support console: see crate::console::config.
     admin_listen: Option<String>,
     users: Option<PathBuf>,
+    reports_db_password_file: Option<PathBuf>,
+    reports_spool: Option<PathBuf>,
+    reports_spool_max: Option<toml::Value>,
 }
 
 /// Fully resolved settings of a running service.
@@ -262,6 +265,9 @@ impl ServeConfig {
                 reports_max_size: file.reports_max_size,
                 reports_retention: file.reports_retention,
                 reports_max_bytes: file.reports_max_bytes,
+                reports_db_password_file: file.reports_db_password_file,
+                reports_spool: file.reports_spool,
+                reports_spool_max: file.reports_spool_max,
             },
         )?;
         let workers = args.workers.or(file.workers).unwrap_or(d.workers);

@@ -239,6 +239,19 @@ impl Collector for Scrape {
 
         if let Some(reports) = &self.reports {
             crate::reports::metrics::encode(&reports.metrics, &mut encoder)?;
+            let health = reports.store.health();
+            ConstGauge::new(i64::from(health.reachable)).encode(encoder.encode_descriptor(
+                "store_reachable",
+                "1 while the report store answers, 0 while it cannot be reached",
+                None,
+                MetricType::Gauge,
+            )?)?;
+            ConstGauge::new(health.spooled.min(i64::MAX as u64) as i64).encode(encoder.encode_descriptor(
+                "store_spooled_reports",
+                "Reports acknowledged and waiting in the spool for the database",
+                None,
+                MetricType::Gauge,
+            )?)?;
         }
 
         let now = Utc::now();

@@ -236,13 +236,16 @@ pub fn check_name(name: &str) -> Result<(), UsersError> {
     }
 }
 
+/// The file's modification time and size when last read, and what it held then.
+type Cached = (Option<(SystemTime, u64)>, std::sync::Arc<Users>);
+
 /// The users file as the running console sees it: re-read when its size or modification
 /// time changes, so `v8help users add|remove` takes effect without a restart. A file that
 /// becomes unreadable or invalid keeps the last good list (and is logged).
 #[derive(Debug)]
 pub struct UsersFile {
     path: PathBuf,
-    cached: Mutex<(Option<(SystemTime, u64)>, std::sync::Arc<Users>)>,
+    cached: Mutex<Cached>,
 }
 
 impl UsersFile {

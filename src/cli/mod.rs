@@ -43,6 +43,7 @@ pub enum LogFormat {
 
 /// One sub-command of `v8help`.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process; boxing buys nothing
 pub enum Command {
     /// Serve the message over HTTPS (and optionally plain HTTP) and reload it on every save.
     Serve(ServeArgs),

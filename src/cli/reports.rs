@@ -16,9 +16,12 @@ use crate::store::{self, GroupQuery, GroupSummary, ReportDetail, ReportId, Store
 /// Where the database is, as `serve` takes it.
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// The report database: sqlite:PATH.
+    /// The report database: sqlite:PATH or postgres://USER@HOST/DB.
     #[arg(long, env = "V8HELP_REPORTS_DB", value_name = "ADDRESS", default_value = DEFAULT_DB)]
     pub reports_db: String,
+    /// A file whose first line is the PostgreSQL password.
+    #[arg(long, env = "V8HELP_REPORTS_DB_PASSWORD_FILE", value_name = "FILE")]
+    pub reports_db_password_file: Option<std::path::PathBuf>,
 }
 
 /// `v8help reports …`.
@@ -87,6 +90,13 @@ pub fn run(cmd: ReportsCommand) -> anyhow::Result<u8> {
 }
 
 fn open(db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
+    if crate::reports::config::is_postgres(&db.reports_db) {
+        let options = store::OpenOptions {
+            password_file: db.reports_db_password_file.clone(),
+            spool: None,
+        };
+        return Ok(store::open_with(&db.reports_db, &options)?);
+    }
     let path = db.reports_db.strip_prefix("sqlite:").unwrap_or(&db.reports_db);
     if !std::path::Path::new(path).exists() {
         bail!("no report database at {path} (--reports-db {})", db.reports_db);

@@ -92,7 +92,8 @@ pub fn check(archive: &[u8]) -> Result<Checked, ArchiveError> {
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(unreadable)?;
         let name = entry.name().to_string();
-        if entry.enclosed_name().is_none() || name.contains('\\') || name.contains(':') {
+        let escapes = name.starts_with('/') || name.contains('\\') || name.contains(':');
+        if escapes || entry.enclosed_name().is_none() {
             return Err(ArchiveError::Traversal { name });
         }
         if entry.encrypted() {

@@ -11,6 +11,10 @@ use crate::config::ConfigError;
 
 /// Default of `--reports-db`.
 pub const DEFAULT_DB: &str = "sqlite:./v8help-reports.db";
+/// Default of `--reports-spool`.
+pub const DEFAULT_SPOOL: &str = "./v8help-reports-spool";
+/// Default of `--reports-spool-max`: 1 GiB.
+pub const DEFAULT_SPOOL_MAX: u64 = 1024 * 1024 * 1024;
 /// Default of `--reports-path`.
 pub const DEFAULT_PATH: &str = "/reports/";
 /// Default of `--reports-max-size`: 20 MiB.
@@ -21,8 +25,8 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
 /// The `--reports-…` flags of `v8help serve`, flattened into its arguments.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ReportsArgs {
-    /// Where error reports are kept: sqlite:PATH, or `off` to take none
-    /// [default: sqlite:./v8help-reports.db].
+    /// Where error reports are kept: sqlite:PATH, postgres://USER@HOST/DB (shared by
+    /// replicas), or `off` to take none [default: sqlite:./v8help-reports.db].
     #[arg(long, env = "V8HELP_REPORTS_DB", value_name = "ADDRESS")]
     pub reports_db: Option<String>,
     /// Path under which the error-registration service answers getInfo and pushReport
@@ -41,6 +45,17 @@ pub struct ReportsArgs {
     /// Most bytes of archives kept; the oldest reports go first, e.g. 10GiB [default: no limit].
     #[arg(long, env = "V8HELP_REPORTS_MAX_BYTES", value_name = "SIZE")]
     pub reports_max_bytes: Option<String>,
+    /// A file whose first line is the PostgreSQL password (a mounted Kubernetes Secret)
+    /// [default: the password in the URL, if any].
+    #[arg(long, env = "V8HELP_REPORTS_DB_PASSWORD_FILE", value_name = "FILE")]
+    pub reports_db_password_file: Option<PathBuf>,
+    /// With PostgreSQL: the directory where reports wait while the database is unreachable
+    /// (replayed in order when it is back) [default: ./v8help-reports-spool].
+    #[arg(long, env = "V8HELP_REPORTS_SPOOL", value_name = "DIR")]
+    pub reports_spool: Option<PathBuf>,
+    /// Most bytes the spool holds; past it pushReport answers 503 [default: 1GiB].
+    #[arg(long, env = "V8HELP_REPORTS_SPOOL_MAX", value_name = "SIZE")]
+    pub reports_spool_max: Option<String>,
 }
 
 /// The same settings as written in the TOML file (`reports_db = …`).
@@ -58,13 +73,25 @@ pub struct ReportsFile {
     pub reports_retention: Option<String>,
     /// `reports_max_bytes` (a number of bytes or a size such as "10GiB").
     pub reports_max_bytes: Option<toml::Value>,
+    /// `reports_db_password_file`.
+    pub reports_db_password_file: Option<PathBuf>,
+    /// `reports_spool`.
+    pub reports_spool: Option<PathBuf>,
+    /// `reports_spool_max` (a number of bytes or a size such as "1GiB").
+    pub reports_spool_max: Option<toml::Value>,
 }
 
 /// Resolved error-report settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportsConfig {
-    /// The store's address (`sqlite:PATH`).
+    /// The store's address (`sqlite:PATH` or `postgres://…`).
     pub db: String,
+    /// The file holding the PostgreSQL password, if any.
+    pub db_password_file: Option<PathBuf>,
+    /// With PostgreSQL: where reports wait while the database is unreachable.
+    pub spool: PathBuf,
+    /// Most bytes the spool holds.
+    pub spool_max: u64,
     /// The base path, normalized to start with `/` and end without one (`/reports`).
     pub path: String,
     /// The rules file, if any.
@@ -82,6 +109,9 @@ impl ReportsConfig {
     pub fn with_db(db: impl Into<String>) -> ReportsConfig {
         ReportsConfig {
             db: db.into(),
+            db_password_file: None,
+            spool: PathBuf::from(DEFAULT_SPOOL),
+            spool_max: DEFAULT_SPOOL_MAX,
             path: normalize_path(DEFAULT_PATH),
             rules: None,
             max_size: DEFAULT_MAX_SIZE,
@@ -130,11 +160,29 @@ impl ReportsConfig {
             c.max_size = max;
         }
         c.max_bytes = size("--reports-max-bytes", &args.reports_max_bytes, file.reports_max_bytes)?;
+        c.db_password_file = args.reports_db_password_file.clone().or(file.reports_db_password_file);
+        if c.db_password_file.is_some() && !is_postgres(&c.db) {
+            return Err(invalid(
+                "--reports-db-password-file",
+                "is for a postgres:// --reports-db".into(),
+            ));
+        }
+        if let Some(dir) = args.reports_spool.clone().or(file.reports_spool) {
+            c.spool = dir;
+        }
+        if let Some(max) = size("--reports-spool-max", &args.reports_spool_max, file.reports_spool_max)? {
+            c.spool_max = max;
+        }
         if let Some(r) = args.reports_retention.clone().or(file.reports_retention) {
             c.retention = parse_duration(&r).map_err(|p| invalid("--reports-retention", p))?;
         }
         Ok(Some(c))
     }
+}
+
+/// Whether a `--reports-db` address names PostgreSQL.
+pub fn is_postgres(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
 fn invalid(setting: &'static str, problem: String) -> ConfigError {

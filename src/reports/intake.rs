@@ -19,6 +19,17 @@ use crate::store::LoginFailure;
 
 /// How long a client may take to send a report archive (up to `--reports-max-size`).
 pub const REPORT_BODY_TIMEOUT: Duration = Duration::from_secs(120);
+/// A body declared up to this many times `--reports-max-size` is read and dropped before
+/// the 413, so that the client gets the answer; beyond it the connection is closed.
+const DRAIN_FACTOR: u64 = 4;
+
+/// Reads a body to its end without keeping it, within [`REPORT_BODY_TIMEOUT`].
+async fn drain(mut body: Incoming) {
+    let _ = tokio::time::timeout(REPORT_BODY_TIMEOUT, async {
+        while let Some(Ok(_frame)) = body.frame().await {}
+    })
+    .await;
+}
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 
@@ -102,7 +113,12 @@ async fn push_report(req: Request<Incoming>, reports: &Reports) -> Response<Body
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max) {
+    if let Some(n) = declared.filter(|n| *n > max) {
+        // Read (and drop) a moderately larger body so that the client sees the 413 rather
+        // than a connection reset in the middle of its upload; a huge one is cut short.
+        if n <= max.saturating_mul(DRAIN_FACTOR) {
+            drain(req.into_body()).await;
+        }
         return too_large(reports, client, max);
     }
     // Wait for memory before reading: under a flood of large archives the rest wait in TCP.

@@ -222,7 +222,11 @@ impl Reports {
     /// Opens the store named in `config` and builds the service, from synchronous code
     /// (start-up, the CLI): the store is read on a runtime of its own.
     pub fn open(config: ReportsConfig) -> Result<Arc<Reports>, StoreError> {
-        let store = crate::store::open(&config.db)?;
+        let options = crate::store::OpenOptions {
+            password_file: config.db_password_file.clone(),
+            spool: Some((config.spool.clone(), config.spool_max)),
+        };
+        let store = crate::store::open_with(&config.db, &options)?;
         block_on(Reports::new(store, config))?
     }
 

@@ -264,6 +264,14 @@ fn healthz(app: &App) -> Response<Body> {
         "starts": doc.starts.map(|t| t.to_rfc3339()),
         "expires": doc.expires.map(|t| t.to_rfc3339()),
         "now": now.to_rfc3339(),
+        "store": app.reports.as_ref().map(|r| {
+            let h = r.store.health();
+            serde_json::json!({
+                "backend": h.backend,
+                "reachable": h.reachable,
+                "spooled_reports": h.spooled,
+            })
+        }),
     });
     let mut r = json_response(StatusCode::OK, &body);
     r.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);

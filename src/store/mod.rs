@@ -3,11 +3,14 @@
 //! on groups and console sessions.
 //!
 //! [`Store`] lists the operations the service needs, not a query layer: each backend
-//! (SQLite in [`sqlite`]; PostgreSQL can implement the same trait) decides how to do them.
+//! (SQLite in [`sqlite`], PostgreSQL in [`postgres`]) decides how to do them.
 //! Every method returns a boxed `Send` future so the trait works as `Arc<dyn Store>` from
 //! any runtime; a write's future completes only once the write is durably committed.
-//! Times are UTC; functions that decide by time take it as a parameter.
+//! Times are UTC, kept to the millisecond; functions that decide by time take it as a
+//! parameter.
 
+pub mod postgres;
+pub mod spool;
 pub mod sqlite;
 
 use std::future::Future;
@@ -66,6 +69,15 @@ pub enum StoreError {
         /// What the store was doing, such as "store a report".
         operation: &'static str,
         /// The backend's complaint.
+        message: String,
+    },
+    /// The database cannot be reached now (refused or dropped connection, server restarting):
+    /// the write may succeed later, so the intake may keep it for a retry.
+    #[error("report database unreachable ({operation}): {message}")]
+    Unavailable {
+        /// What the store was doing.
+        operation: &'static str,
+        /// Why it could not reach the database.
         message: String,
     },
     /// The store's writer has stopped (the service is shutting down or the writer failed).
@@ -314,6 +326,21 @@ pub struct Purged {
     pub login_failures: u64,
 }
 
+/// Whether the store can be reached now, for `/healthz`, `/metrics` and the console.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreHealth {
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// Where it is (the file, or the URL without its password).
+    pub address: String,
+    /// The last operation reached the database (or none has failed yet).
+    pub reachable: bool,
+    /// Why the last operation could not reach it, while it cannot.
+    pub last_error: Option<String>,
+    /// Reports acknowledged but not yet in the database (kept in the spool).
+    pub spooled: u64,
+}
+
 /// The operations the service, the console and the CLI need from a report store.
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Stores one report; completes once it is durably committed (concurrent calls may share
@@ -365,20 +392,59 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn purge_to_size(&self, max_bytes: u64) -> StoreFuture<'_, Purged>;
     /// Bytes the archives take (the figure `--reports-max-bytes` limits).
     fn total_bytes(&self) -> StoreFuture<'_, u64>;
+
+    /// Whether the store can be reached now, answered from memory (never waits on the
+    /// database). The default suits an embedded store: always reachable.
+    fn health(&self) -> StoreHealth {
+        StoreHealth {
+            backend: "embedded",
+            address: String::new(),
+            reachable: true,
+            last_error: None,
+            spooled: 0,
+        }
+    }
 }
 
-/// Opens the store named by a `--reports-db` address: `sqlite:PATH` (or a bare path).
+/// How to open a store besides its address.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// A file whose first line is the database password (`--reports-db-password-file`);
+    /// PostgreSQL only.
+    pub password_file: Option<std::path::PathBuf>,
+    /// PostgreSQL only: a spool directory and its size limit, for reports taken while the
+    /// database is unreachable (see [`spool`]); `None`: such reports are refused.
+    pub spool: Option<(std::path::PathBuf, u64)>,
+}
+
+/// Opens the store named by a `--reports-db` address: `sqlite:PATH` (or a bare path), or
+/// `postgres://…` / `postgresql://…`.
 pub fn open(address: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    open_with(address, &OpenOptions::default())
+}
+
+/// [`open`] with options (a password file).
+pub fn open_with(address: &str, options: &OpenOptions) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     let path = match address.split_once(':') {
         Some(("sqlite", path)) => path,
-        Some((scheme, _)) if matches!(scheme, "postgres" | "postgresql") => {
-            return Err(StoreError::Address {
-                given: address.into(),
-                problem: "PostgreSQL is not supported by this build".into(),
-            });
+        Some(("postgres" | "postgresql", _)) => {
+            let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(postgres::PostgresStore::open(
+                address,
+                options.password_file.as_deref(),
+            )?);
+            return match &options.spool {
+                Some((dir, max)) => Ok(std::sync::Arc::new(spool::SpooledStore::open(store, dir, *max)?)),
+                None => Ok(store),
+            };
         }
         _ => address,
     };
+    if options.password_file.is_some() {
+        return Err(StoreError::Address {
+            given: address.into(),
+            problem: "--reports-db-password-file is for a postgres:// address".into(),
+        });
+    }
     if path.is_empty() {
         return Err(StoreError::Address {
             given: address.into(),

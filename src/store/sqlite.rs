@@ -292,10 +292,10 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Write>) {
         };
         match o {
             Outcome::Report(reply, r) => {
-                let _ = reply.send(committed.as_ref().map_err(|m| closed(m)).and_then(|_| r));
+                let _ = reply.send(committed.as_ref().map_err(|m| closed(m)).and(r));
             }
             Outcome::Other(reply, r) => {
-                let _ = reply.send(committed.as_ref().map_err(|m| closed(m)).and_then(|_| r));
+                let _ = reply.send(committed.as_ref().map_err(|m| closed(m)).and(r));
             }
         }
     }
@@ -767,5 +767,15 @@ impl Store for SqliteStore {
             conn.query_row("SELECT bytes FROM totals WHERE id = 1", [], |r| r.get::<_, i64>(0))
                 .map(|b| b.max(0) as u64)
         })
+    }
+
+    fn health(&self) -> super::StoreHealth {
+        super::StoreHealth {
+            backend: "sqlite",
+            address: self.path.display().to_string(),
+            reachable: true,
+            last_error: None,
+            spooled: 0,
+        }
     }
 }

@@ -19,6 +19,8 @@ pub mod browser;
 pub mod client;
 pub mod console;
 pub mod pki;
+pub mod postgres;
+pub mod reports;
 pub mod saves;
 pub mod server;
 pub mod tools;

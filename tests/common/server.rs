@@ -27,6 +27,8 @@ pub struct InProcess {
     pub http: Option<SocketAddr>,
     pub live: Arc<LiveMessage>,
     pub reload: Arc<Notify>,
+    /// The error-report service, when the config takes reports.
+    pub reports: Option<Arc<v8help::reports::Reports>>,
     stop: std::sync::Mutex<Option<oneshot::Sender<()>>>,
     task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
 }
@@ -38,6 +40,7 @@ impl InProcess {
         let https = server.https_addr();
         let http = server.http_addr();
         let live = server.live();
+        let reports = server.reports();
         let reload = Arc::new(Notify::new());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(reload.clone(), async {
@@ -48,6 +51,7 @@ impl InProcess {
             http,
             live,
             reload,
+            reports,
             stop: std::sync::Mutex::new(Some(stop)),
             task: tokio::sync::Mutex::new(Some(task)),
         })
@@ -94,6 +98,8 @@ pub struct TestServer {
     pub message: PathBuf,
     pub pki: Pki,
     pub reload: Arc<Notify>,
+    /// The error-report service, when the config takes reports.
+    pub reports: Option<Arc<v8help::reports::Reports>>,
     server: InProcess,
 }
 
@@ -122,6 +128,7 @@ impl TestServer {
             message,
             pki,
             reload: server.reload.clone(),
+            reports: server.reports.clone(),
             server,
         }
     }
