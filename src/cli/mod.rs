@@ -42,8 +42,9 @@ pub enum LogFormat {
 }
 
 /// One sub-command of `v8help`.
+// `serve`'s flags make its variant large; the value is parsed once per process.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
-#[allow(clippy::large_enum_variant)] // parsed once per process; boxing buys nothing
 pub enum Command {
     /// Serve the message over HTTPS (and optionally plain HTTP) and reload it on every save.
     Serve(ServeArgs),
@@ -100,6 +101,11 @@ fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
                  clients will not trust it. SHA-256 fingerprint {fingerprint}"
             );
         }
+        // Signal handlers before the "listening" line: whoever waits for that line may signal
+        // at once, and an unhandled SIGHUP would end the process.
+        let reload = Arc::new(Notify::new());
+        spawn_sighup(reload.clone())?;
+        let signal = shutdown_signal()?;
         match server.http_addr() {
             Some(http) => tracing::info!(
                 "v8help listening on https://{} and http://{http}; {summary}",
@@ -107,11 +113,8 @@ fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
             ),
             None => tracing::info!("v8help listening on https://{}; {summary}", server.https_addr()),
         }
-        let reload = Arc::new(Notify::new());
-        spawn_sighup(reload.clone())?;
         // One signal stops the public listeners and the console together.
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let signal = shutdown_signal()?;
         tokio::spawn(async move {
             signal.await;
             let _ = stop.send(true);
