@@ -9,7 +9,7 @@ mod common_postgres;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use v8help::store::{
     ArchiveFile, GroupQuery, LoginFailure, Mark, MarkState, NewReport, ReportFields, Session, Store, StoreError,
 };
@@ -463,11 +463,13 @@ fn postgres_password_comes_from_the_file() {
     std::fs::write(&empty, "").unwrap();
     let options = v8help::store::OpenOptions {
         password_file: Some(empty.clone()),
+        spool: None,
     };
     let err = v8help::store::open_with(&db.url, &options).unwrap_err();
     assert!(err.to_string().contains("the password file is empty"), "{err}");
     let missing = v8help::store::OpenOptions {
         password_file: Some(dir.path().join("missing")),
+        spool: None,
     };
     let err = v8help::store::open_with(&db.url, &missing).unwrap_err();
     assert!(err.to_string().contains("cannot read the password file"), "{err}");
@@ -476,6 +478,7 @@ fn postgres_password_comes_from_the_file() {
     std::fs::write(&secret, "s3cret\n").unwrap();
     let ok = v8help::store::OpenOptions {
         password_file: Some(secret),
+        spool: None,
     };
     v8help::store::open_with(&db.url, &ok).expect("opens with the password from the file");
     let sqlite = format!("sqlite:{}", dir.path().join("r.db").display());
