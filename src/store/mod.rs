@@ -362,8 +362,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn report(&self, id: ReportId) -> StoreFuture<'_, Option<ReportDetail>>;
     /// A report's archive, byte-for-byte as received.
     fn archive(&self, id: ReportId) -> StoreFuture<'_, Option<Bytes>>;
-    /// One file of a report's archive (screenshot, attachment) by its name in the archive.
-    fn archive_file(&self, id: ReportId, name: &str) -> StoreFuture<'_, Option<Bytes>>;
+    /// One file of a report's archive (screenshot, attachment) by its name in the archive:
+    /// read from [`Store::archive`], the same for every backend.
+    fn archive_file(&self, id: ReportId, name: &str) -> StoreFuture<'_, Option<Bytes>> {
+        let name = name.to_string();
+        Box::pin(async move {
+            let Some(archive) = self.archive(id).await? else {
+                return Ok(None);
+            };
+            let found = tokio::task::spawn_blocking(move || crate::reports::archive::extract(&archive, &name))
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            found.map_err(|e| StoreError::Archive {
+                id,
+                message: e.to_string(),
+            })
+        })
+    }
 
     /// Login failures per minute, for the minutes from `since` on that have any.
     fn login_failures_per_minute(&self, since: DateTime<Utc>) -> StoreFuture<'_, Vec<Bucket>>;

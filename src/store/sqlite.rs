@@ -647,22 +647,6 @@ impl Store for SqliteStore {
         })
     }
 
-    fn archive_file(&self, id: ReportId, name: &str) -> StoreFuture<'_, Option<Bytes>> {
-        let name = name.to_string();
-        Box::pin(async move {
-            let Some(archive) = self.archive(id).await? else {
-                return Ok(None);
-            };
-            let found = tokio::task::spawn_blocking(move || crate::reports::archive::extract(&archive, &name))
-                .await
-                .map_err(|_| StoreError::Closed)?;
-            found.map_err(|e| StoreError::Archive {
-                id,
-                message: e.to_string(),
-            })
-        })
-    }
-
     fn login_failures_per_minute(&self, since: DateTime<Utc>) -> StoreFuture<'_, Vec<Bucket>> {
         self.read("count login failures per minute", move |conn| {
             buckets(
