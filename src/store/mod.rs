@@ -438,11 +438,21 @@ pub fn open(address: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     open_with(address, &OpenOptions::default())
 }
 
+/// The file a `--reports-db` address names when it is a SQLite one (`sqlite:PATH` or a bare
+/// path), so that start-up can check where it lies; `None` for PostgreSQL.
+pub fn sqlite_path(address: &str) -> Option<&str> {
+    match address.split_once(':') {
+        Some(("sqlite", path)) => Some(path),
+        Some(("postgres" | "postgresql", _)) => None,
+        _ => Some(address),
+    }
+}
+
 /// [`open`] with options (a password file).
 pub fn open_with(address: &str, options: &OpenOptions) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    let path = match address.split_once(':') {
-        Some(("sqlite", path)) => path,
-        Some(("postgres" | "postgresql", _)) => {
+    let path = match sqlite_path(address) {
+        Some(path) => path,
+        None => {
             let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(postgres::PostgresStore::open(
                 address,
                 options.password_file.as_deref(),
@@ -452,7 +462,6 @@ pub fn open_with(address: &str, options: &OpenOptions) -> Result<std::sync::Arc<
                 None => Ok(store),
             };
         }
-        _ => address,
     };
     if options.password_file.is_some() {
         return Err(StoreError::Address {

@@ -4,7 +4,9 @@
 //! Writes go to one dedicated thread ([`writer`]), which takes every write waiting in its
 //! queue, applies them in one transaction (each in its own savepoint, so one bad write
 //! fails alone) and commits once: concurrent uploads share the fsync (group commit). Only
-//! then does each caller's future complete. Reads run on a small pool of read-only
+//! then does each caller's future complete. Copying the write-ahead log into the database
+//! file (the checkpoint, about half of the work a stored archive costs) runs on a second
+//! thread ([`checkpointer`]) with its own connection, so the writer only appends. Reads run on a small pool of read-only
 //! connections in tokio's blocking pool, so neither kind ever stalls a serving thread.
 //! The schema comes from the numbered files in `migrations/`, applied in order under the
 //! database's write lock and recorded in `schema_migrations`.
@@ -31,6 +33,10 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[(1, "0001_reports.sql", include_str!(
 const MAX_BATCH: usize = 512;
 /// A batch stops growing once its archives reach this many bytes, so one commit stays short.
 const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+/// A write-ahead log past this many frames (64 KiB pages: 64 MiB) is reset by a checkpoint
+/// that waits for the writer, so a flood faster than the background checkpoint cannot grow
+/// it without bound.
+const WAL_RESTART_FRAMES: i64 = 1024;
 /// Read connections kept open for reuse.
 const READERS: usize = 4;
 
@@ -88,7 +94,7 @@ impl SqliteStore {
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         // Page size and incremental vacuum only take effect before the first table exists.
-        conn.execute_batch("PRAGMA page_size = 16384; PRAGMA auto_vacuum = INCREMENTAL;")
+        conn.execute_batch("PRAGMA page_size = 65536; PRAGMA auto_vacuum = INCREMENTAL;")
             .map_err(open_err)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -101,12 +107,29 @@ impl SqliteStore {
         }
         configure(&conn).map_err(open_err)?;
         migrate(&mut conn)?;
+        // The writer never checkpoints itself; statement journals (one savepoint per write)
+        // stay in memory instead of a temporary file.
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = {};",
+            WAL_RESTART_FRAMES * 65536
+        ))
+        .map_err(open_err)?;
+        let checkpoints = Connection::open(path).map_err(open_err)?;
+        configure(&checkpoints).map_err(open_err)?;
+        let (committed, commits) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("v8help-store-checkpoint".into())
+            .spawn(move || checkpointer(checkpoints, commits))
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: format!("cannot start the checkpoint thread: {e}"),
+            })?;
         // Unbounded: what waits here is bounded by the intake's memory budget (an upload holds
         // its share until its commit) and by the login-failure queue.
         let (writes, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("v8help-store-writer".into())
-            .spawn(move || writer(conn, queue))
+            .spawn(move || writer(conn, queue, committed))
             .map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
                 message: format!("cannot start the writer thread: {e}"),
@@ -223,8 +246,30 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     tx.commit().map_err(err(known, "commit"))
 }
 
-/// The writer thread: batch, apply, commit once, answer everyone in the batch.
-fn writer(mut conn: Connection, queue: mpsc::Receiver<Write>) {
+/// The checkpoint thread: after commits (coalesced: one wake-up however many commits
+/// happened meanwhile), copies the log into the database without blocking the writer; a log
+/// grown past [`WAL_RESTART_FRAMES`] is reset, waiting for the writer's current commit.
+/// Ends when the writer does. Errors are logged and retried on the next commit: until then
+/// the data is safe in the log.
+fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>) {
+    let frames = |mode: &str| conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1));
+    while commits.recv().is_ok() {
+        let result = frames("PASSIVE").and_then(|log| {
+            if log > WAL_RESTART_FRAMES {
+                frames("RESTART")
+            } else {
+                Ok(log)
+            }
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "SQLite checkpoint failed; retried after the next commit");
+        }
+    }
+}
+
+/// The writer thread: batch, apply, commit once, answer everyone in the batch, then wake
+/// the checkpoint thread.
+fn writer(mut conn: Connection, queue: mpsc::Receiver<Write>, committed: mpsc::SyncSender<()>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         let mut bytes = batch_bytes(&batch[0]);
@@ -238,6 +283,7 @@ fn writer(mut conn: Connection, queue: mpsc::Receiver<Write>) {
             }
         }
         apply_batch(&mut conn, batch);
+        let _ = committed.try_send(());
     }
 }
 
