@@ -6,8 +6,8 @@
 //! fails alone) and commits once: concurrent uploads share the fsync (group commit). Only
 //! then does each caller's future complete. Copying the write-ahead log into the database
 //! file (the checkpoint, about half of the work a stored archive costs) runs on a second
-//! thread ([`checkpointer`]) with its own connection, so the writer only appends. Reads run on a small pool of read-only
-//! connections in tokio's blocking pool, so neither kind ever stalls a serving thread.
+//! thread ([`checkpointer`]) with its own connection, so the writer only appends. Reads run
+//! on a small pool of read-only connections in tokio's blocking pool, so neither kind ever stalls a serving thread.
 //! The schema comes from the numbered files in `migrations/`, applied in order under the
 //! database's write lock and recorded in `schema_migrations`.
 //!
@@ -15,6 +15,7 @@
 //! they read, rather than spread over files.)
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use bytes::Bytes;
@@ -117,9 +118,11 @@ impl SqliteStore {
         let checkpoints = Connection::open(path).map_err(open_err)?;
         configure(&checkpoints).map_err(open_err)?;
         let (committed, commits) = mpsc::sync_channel(1);
+        let reset = Arc::new(AtomicBool::new(false));
+        let wanted = reset.clone();
         std::thread::Builder::new()
             .name("v8help-store-checkpoint".into())
-            .spawn(move || checkpointer(checkpoints, commits))
+            .spawn(move || checkpointer(checkpoints, commits, wanted))
             .map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
                 message: format!("cannot start the checkpoint thread: {e}"),
@@ -129,7 +132,7 @@ impl SqliteStore {
         let (writes, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("v8help-store-writer".into())
-            .spawn(move || writer(conn, queue, committed))
+            .spawn(move || writer(conn, queue, committed, reset))
             .map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
                 message: format!("cannot start the writer thread: {e}"),
@@ -247,17 +250,19 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 /// The checkpoint thread: after commits (coalesced: one wake-up however many commits
-/// happened meanwhile), copies the log into the database without blocking the writer; a log
-/// grown past [`WAL_RESTART_FRAMES`] is reset, waiting for the writer's current commit.
-/// Ends when the writer does. Errors are logged and retried on the next commit: until then
-/// the data is safe in the log.
-fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>) {
-    let frames = |mode: &str| conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1));
+/// happened meanwhile), copies the log into the database without blocking the writer. The
+/// log only starts over when a write begins while it is fully copied, which a busy writer
+/// rarely finds; past [`WAL_RESTART_FRAMES`] this thread asks the writer (`reset`) to copy
+/// its last few frames itself before its next write, and past four times that it resets the
+/// log itself, waiting for the writer's commit. Ends when the writer does. Errors are logged
+/// and retried on the next commit: until then the data is safe in the log.
+fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>, reset: Arc<AtomicBool>) {
     while commits.recv().is_ok() {
-        let result = frames("PASSIVE").and_then(|log| {
-            if log > WAL_RESTART_FRAMES {
-                frames("RESTART")
+        let result = checkpoint(&conn, "PASSIVE").and_then(|log| {
+            if log > 4 * WAL_RESTART_FRAMES {
+                checkpoint(&conn, "RESTART")
             } else {
+                reset.store(log > WAL_RESTART_FRAMES, Ordering::Relaxed);
                 Ok(log)
             }
         });
@@ -267,10 +272,19 @@ fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>) {
     }
 }
 
+/// Runs a checkpoint; returns the number of frames in the log.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1))
+}
+
 /// The writer thread: batch, apply, commit once, answer everyone in the batch, then wake
 /// the checkpoint thread.
-fn writer(mut conn: Connection, queue: mpsc::Receiver<Write>, committed: mpsc::SyncSender<()>) {
+fn writer(mut conn: Connection, queue: mpsc::Receiver<Write>, committed: mpsc::SyncSender<()>, reset: Arc<AtomicBool>) {
     while let Ok(first) = queue.recv() {
+        if reset.swap(false, Ordering::Relaxed) {
+            // Copies what the checkpoint thread has not (busy if it is running: next time).
+            let _ = checkpoint(&conn, "PASSIVE");
+        }
         let mut batch = vec![first];
         let mut bytes = batch_bytes(&batch[0]);
         while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
