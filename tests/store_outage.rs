@@ -41,6 +41,7 @@ async fn postgres_stopped_during_a_flood_loses_no_acknowledged_report() {
     let options = OpenOptions {
         password_file: None,
         spool: Some((spool.path().to_path_buf(), 256 * 1024 * 1024)),
+        ..OpenOptions::default()
     };
     let store: Arc<dyn Store> = v8help::store::open_with(&db.url, &options).unwrap();
 
