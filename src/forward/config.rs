@@ -195,4 +195,33 @@ mod tests {
         };
         assert!(ForwardConfig::resolve(&bad, ForwardFile::default()).is_err());
     }
+
+    #[test]
+    fn the_toml_file_takes_the_forwarding_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v8help.toml");
+        std::fs::write(
+            &path,
+            r#"
+forward_sentry = "https://key@sentry.example.ru/42"
+forward_webhook = ["https://chat.example.ru/a", "https://chat.example.ru/b"]
+forward_threshold = 25
+console_url = "https://support.example.ru:8444"
+"#,
+        )
+        .unwrap();
+        let args = crate::config::ServeArgs {
+            config: Some(path),
+            ..crate::config::ServeArgs::default()
+        };
+        let config = crate::config::ServeConfig::resolve(&args).unwrap();
+        let f = config.reports.expect("reports on by default").forward;
+        assert_eq!(
+            f.sentry.map(|d| d.envelope_url.to_string()).as_deref(),
+            Some("https://sentry.example.ru/api/42/envelope/")
+        );
+        assert_eq!(f.webhooks.len(), 2);
+        assert_eq!(f.threshold, Some(25));
+        assert_eq!(f.console_url.as_deref(), Some("https://support.example.ru:8444"));
+    }
 }

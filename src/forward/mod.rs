@@ -267,7 +267,12 @@ impl Forwarder {
                     Ok(items) => {
                         reported_unreachable = false;
                         full = items.len() == BATCH;
-                        self.deliver_all(&store, items, &token).await;
+                        // Stopping abandons attempts in flight: their rows keep the lease
+                        // and are claimed again once it runs out.
+                        tokio::select! {
+                            _ = self.deliver_all(&store, items, &token) => {}
+                            _ = &mut stop => return,
+                        }
                     }
                     Err(err @ StoreError::Unavailable { .. }) if reported_unreachable => {
                         tracing::debug!("forwarding waits for the store: {err}");
