@@ -14,6 +14,8 @@
 //! - [`watch`]: keeps the served snapshot in step with the file on disk.
 //! - [`server`]: HTTPS (and optional plain HTTP) serving with limits and graceful shutdown.
 //! - [`v8i`]: the base-list reader/writer that keeps every byte it does not change.
+//! - [`reports`] and [`store`]: the error-report intake and where reports are kept.
+//! - [`forward`]: reports forwarded to Sentry and webhooks, through the store's outbox.
 //! - [`console`]: the support console on its own admin listener (login, report groups).
 //! - [`users`]: the console's users file (argon2id hashes).
 //! - [`cli`]: the `v8help` command line.
@@ -25,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod document;
+pub mod forward;
 pub mod metrics;
 pub mod reports;
 pub mod server;

@@ -22,13 +22,20 @@ use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 
+#[path = "outbox_sqlite.rs"]
+mod outbox;
+
 use super::{
-    ArchiveFile, Bucket, ConfigSeen, GroupQuery, GroupSummary, LoginFailure, Mark, MarkState, NewReport, Purged,
-    ReportDetail, ReportFields, ReportId, ReportSummary, Session, Store, StoreError, StoreFuture,
+    ArchiveFile, Bucket, Claim, ConfigSeen, Delivery, Forwarding, GroupQuery, GroupSummary, LoginFailure, Mark,
+    MarkState, NewReport, OutboxItem, OutboxStats, Purged, ReportDetail, ReportFields, ReportId, ReportSummary,
+    Session, Store, StoreError, StoreFuture,
 };
 
 /// The migrations, in order: (number, file name, SQL).
-const MIGRATIONS: &[(u32, &str, &str)] = &[(1, "0001_reports.sql", include_str!("migrations/0001_reports.sql"))];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (1, "0001_reports.sql", include_str!("migrations/0001_reports.sql")),
+    (2, "0002_outbox.sql", include_str!("migrations/0002_outbox.sql")),
+];
 
 /// Most writes applied in one transaction (one commit, one fsync).
 const MAX_BATCH: usize = 512;
@@ -68,6 +75,8 @@ enum WriteOp {
     PurgeSessions(DateTime<Utc>),
     PurgeOlder(DateTime<Utc>, tokio::sync::oneshot::Sender<Purged>),
     PurgeToSize(u64, tokio::sync::oneshot::Sender<Purged>),
+    ClaimOutbox(Claim, tokio::sync::oneshot::Sender<Vec<OutboxItem>>),
+    FinishOutbox(i64, String, Delivery, DateTime<Utc>),
 }
 
 fn backend(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
@@ -87,8 +96,13 @@ fn time(ms: i64) -> DateTime<Utc> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, applies pending migrations and
-    /// starts the writer thread.
+    /// starts the writer thread; no report brings outbox rows.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, Forwarding::default())
+    }
+
+    /// [`SqliteStore::open`], with the outbox rows each stored report brings.
+    pub fn open_with(path: &Path, forward: Forwarding) -> Result<SqliteStore, StoreError> {
         let open_err = |e: rusqlite::Error| StoreError::Open {
             path: path.display().to_string(),
             message: e.to_string(),
@@ -132,7 +146,7 @@ impl SqliteStore {
         let (writes, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("v8help-store-writer".into())
-            .spawn(move || writer(conn, queue, committed, reset))
+            .spawn(move || writer(conn, queue, committed, reset, forward))
             .map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
                 message: format!("cannot start the writer thread: {e}"),
@@ -279,7 +293,13 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
 
 /// The writer thread: batch, apply, commit once, answer everyone in the batch, then wake
 /// the checkpoint thread.
-fn writer(mut conn: Connection, queue: mpsc::Receiver<Write>, committed: mpsc::SyncSender<()>, reset: Arc<AtomicBool>) {
+fn writer(
+    mut conn: Connection,
+    queue: mpsc::Receiver<Write>,
+    committed: mpsc::SyncSender<()>,
+    reset: Arc<AtomicBool>,
+    forward: Forwarding,
+) {
     while let Ok(first) = queue.recv() {
         if reset.swap(false, Ordering::Relaxed) {
             // Copies what the checkpoint thread has not (busy if it is running: next time).
@@ -296,7 +316,7 @@ fn writer(mut conn: Connection, queue: mpsc::Receiver<Write>, committed: mpsc::S
                 Err(_) => break,
             }
         }
-        apply_batch(&mut conn, batch);
+        apply_batch(&mut conn, batch, &forward);
         let _ = committed.try_send(());
     }
 }
@@ -320,7 +340,7 @@ enum Outcome {
     ),
 }
 
-fn apply_batch(conn: &mut Connection, batch: Vec<Write>) {
+fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding) {
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -335,7 +355,7 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Write>) {
     for w in batch {
         match w {
             Write::Report(report, reply) => {
-                let r = in_savepoint(&tx, |tx| insert_report(tx, &report)).map_err(backend("store a report"));
+                let r = in_savepoint(&tx, |tx| insert_report(tx, &report, forward)).map_err(backend("store a report"));
                 outcomes.push(Outcome::Report(reply, r));
             }
             Write::Other(op, reply) => {
@@ -393,7 +413,7 @@ fn in_savepoint<T>(
     }
 }
 
-fn insert_report(tx: &Transaction<'_>, r: &NewReport) -> rusqlite::Result<ReportId> {
+fn insert_report(tx: &Transaction<'_>, r: &NewReport, forward: &Forwarding) -> rusqlite::Result<ReportId> {
     let f = &r.fields;
     let files = serde_json::to_string(&r.files).unwrap_or_else(|_| "[]".into());
     let json = serde_json::to_string(&r.report_json).unwrap_or_else(|_| "null".into());
@@ -431,6 +451,7 @@ fn insert_report(tx: &Transaction<'_>, r: &NewReport) -> rusqlite::Result<Report
     let id = tx.last_insert_rowid();
     tx.prepare_cached("INSERT INTO archives (report_id, bytes) VALUES (?1, ?2)")?
         .execute(params![id, &r.archive[..]])?;
+    outbox::on_report(tx, forward, id, &r.group_key, r.received_at)?;
     Ok(id)
 }
 
@@ -462,6 +483,7 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp) -> rusqlite::Result<u64> {
             let before = purge_figures(tx)?;
             tx.execute("DELETE FROM reports WHERE received_at < ?1", [ms(cutoff)])?;
             let login_failures = tx.execute("DELETE FROM login_failures WHERE at < ?1", [ms(cutoff)])? as u64;
+            outbox::purge(tx, cutoff)?;
             tx.execute_batch("PRAGMA incremental_vacuum")?;
             let after = purge_figures(tx)?;
             let purged = Purged {
@@ -472,6 +494,13 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp) -> rusqlite::Result<u64> {
             let _ = reply.send(purged);
             purged.reports
         }
+        WriteOp::ClaimOutbox(claim, reply) => {
+            let items = outbox::claim(tx, &claim)?;
+            let n = items.len() as u64;
+            let _ = reply.send(items);
+            n
+        }
+        WriteOp::FinishOutbox(id, token, outcome, now) => outbox::finish(tx, id, &token, &outcome, now)?,
         WriteOp::PurgeToSize(max, reply) => {
             let before = purge_figures(tx)?;
             let mut excess = before.1.saturating_sub(max);
@@ -811,6 +840,28 @@ impl Store for SqliteStore {
             conn.query_row("SELECT bytes FROM totals WHERE id = 1", [], |r| r.get::<_, i64>(0))
                 .map(|b| b.max(0) as u64)
         })
+    }
+
+    fn claim_outbox(&self, claim: Claim) -> StoreFuture<'_, Vec<OutboxItem>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let done = self.write_other(WriteOp::ClaimOutbox(claim, tx));
+        Box::pin(async move {
+            done.await?;
+            rx.await.map_err(|_| StoreError::Closed)
+        })
+    }
+
+    fn finish_outbox(&self, id: i64, token: &str, outcome: Delivery, now: DateTime<Utc>) -> StoreFuture<'_, bool> {
+        let done = self.write_other(WriteOp::FinishOutbox(id, token.to_string(), outcome, now));
+        Box::pin(async move { done.await.map(|n| n > 0) })
+    }
+
+    fn outbox_stats(&self) -> StoreFuture<'_, OutboxStats> {
+        self.read("count the outbox", outbox::stats)
+    }
+
+    fn outbox_problems(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxItem>> {
+        self.read("list outbox problems", move |conn| outbox::problems(conn, limit))
     }
 
     fn health(&self) -> super::StoreHealth {
