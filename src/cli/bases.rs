@@ -332,7 +332,7 @@ const MAX_CELL: usize = 48;
 
 /// Writes rows as columns two spaces apart, the first row being the header. Control
 /// characters become spaces so a value cannot break the layout.
-fn write_table(out: &mut String, rows: &[Vec<String>]) {
+pub(super) fn write_table(out: &mut String, rows: &[Vec<String>]) {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {

@@ -5,6 +5,7 @@
 
 pub mod bases;
 pub mod message;
+mod message_list;
 pub mod reports;
 pub mod users;
 
