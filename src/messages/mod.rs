@@ -239,6 +239,10 @@ pub struct BaseReport {
     pub expires: Option<String>,
     /// `starts` of the document served.
     pub starts: Option<String>,
+    /// Times the file was read (events for it, settle re-checks, changed metadata, SIGHUP).
+    pub checks: u64,
+    /// Loads that changed the served document.
+    pub reloads: u64,
 }
 
 impl BaseReport {
@@ -255,6 +259,8 @@ impl BaseReport {
             file_missing: status.file_missing,
             expires: doc.expires.map(|t| t.to_rfc3339()),
             starts: doc.starts.map(|t| t.to_rfc3339()),
+            checks: status.checks,
+            reloads: status.reloads,
         }
     }
 }

@@ -72,7 +72,9 @@ mod tests {
 
     #[test]
     fn files_are_bases_hidden_or_other() {
-        let c = |s: &str| classify(OsStr::new(s));
+        fn c(s: &str) -> Entry<'_> {
+            classify(OsStr::new(s))
+        }
         assert_eq!(c("erp.json"), Entry::Base("erp"));
         assert_eq!(c("Erp.json"), Entry::Base("Erp"));
         assert_eq!(c("default.json"), Entry::Base("default"));
