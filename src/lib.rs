@@ -12,6 +12,8 @@
 //!   language choice.
 //! - [`snapshot`]: a loaded document rendered once into the exact bytes clients receive.
 //! - [`watch`]: keeps the served snapshot in step with the file on disk.
+//! - [`messages`]: many bases, one service — a directory of documents, one per base,
+//!   served at `/NAME/`, each kept live as the single file is.
 //! - [`server`]: HTTPS (and optional plain HTTP) serving with limits and graceful shutdown.
 //! - [`v8i`]: the base-list reader/writer that keeps every byte it does not change.
 //! - [`reports`] and [`store`]: the error-report intake and where reports are kept.
@@ -28,6 +30,7 @@ pub mod config;
 pub mod console;
 pub mod document;
 pub mod forward;
+pub mod messages;
 pub mod metrics;
 pub mod reports;
 pub mod server;

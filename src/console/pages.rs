@@ -282,9 +282,16 @@ pub fn report(lang: Lang, viewer: &Viewer<'_>, r: &ReportDetail, has_screenshot:
     )
 }
 
-/// The login failures page: per minute over the last 24 h, the total and the peak, and
-/// the busiest minutes.
-pub fn failures(lang: Lang, viewer: &Viewer<'_>, per_minute: &[u32], start: DateTime<Utc>) -> Markup {
+/// The login failures page: per minute over the last 24 h, the total and the peak, the
+/// busiest minutes, and the latest events with the base address each client used
+/// (`/NAME/`, or the root address).
+pub fn failures(
+    lang: Lang,
+    viewer: &Viewer<'_>,
+    per_minute: &[u32],
+    start: DateTime<Utc>,
+    latest: &[crate::store::LoginFailure],
+) -> Markup {
     let t = lang.t();
     let total: u64 = per_minute.iter().map(|&c| u64::from(c)).sum();
     let peak = per_minute.iter().copied().max().unwrap_or(0);
@@ -309,8 +316,45 @@ pub fn failures(lang: Lang, viewer: &Viewer<'_>, per_minute: &[u32], start: Date
                     }
                 }
             }
+            @if !latest.is_empty() {
+                h2 { (t.by_base) }
+                table.bases {
+                    thead { tr { th { (t.base) } th.num { (t.events) } } }
+                    tbody {
+                        @for (base, c) in count_by_base(latest) {
+                            tr { td.base { (base.unwrap_or(t.root_document)) } td.num { (c) } }
+                        }
+                    }
+                }
+                h2 { (t.latest_failures) }
+                table.latest {
+                    thead { tr { th { (t.time) } th { (t.base) } th { (t.client) } } }
+                    tbody {
+                        @for e in latest {
+                            tr {
+                                td.time { (e.at.format("%Y-%m-%d %H:%M:%S")) }
+                                td.base { (e.base.as_deref().unwrap_or(t.root_document)) }
+                                td { (e.client_addr.as_deref().unwrap_or("")) " " (e.user_agent.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+            }
         },
     )
+}
+
+/// Events per base among `events`, most first (`None`: the root address).
+fn count_by_base(events: &[crate::store::LoginFailure]) -> Vec<(Option<&str>, usize)> {
+    let mut counts: Vec<(Option<&str>, usize)> = Vec::new();
+    for e in events {
+        match counts.iter_mut().find(|(b, _)| *b == e.base.as_deref()) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((e.base.as_deref(), 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    counts
 }
 
 /// A short page saying something went wrong (404, 403, 500).

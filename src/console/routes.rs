@@ -211,14 +211,18 @@ async fn route(
         (&Method::GET, ["failures"]) => {
             let step = chrono::Duration::minutes(1);
             let start = series_start(now, step, MINUTES);
-            store.login_failures_per_minute(start).await.map(|b| {
-                Some(html(pages::failures(
-                    lang,
-                    &viewer,
-                    &series(&b, now, step, MINUTES),
-                    start,
-                )))
-            })
+            match store.login_failures(start, LATEST_FAILURES).await {
+                Ok(latest) => store.login_failures_per_minute(start).await.map(|b| {
+                    Some(html(pages::failures(
+                        lang,
+                        &viewer,
+                        &series(&b, now, step, MINUTES),
+                        start,
+                        &latest,
+                    )))
+                }),
+                Err(err) => Err(err),
+            }
         }
         (&Method::GET, ["forwarding"]) => match store.outbox_stats().await {
             Ok(stats) => store
@@ -284,6 +288,9 @@ async fn route(
         }
     }
 }
+
+/// Latest events listed (with their base) on the login-failures page.
+const LATEST_FAILURES: usize = 200;
 
 /// Minutes on the login-failures page.
 const MINUTES: usize = 24 * 60;

@@ -6,6 +6,7 @@
 //! that a bad setting is one clear error before anything is served; [`Server::run`] then
 //! serves until its shutdown future completes.
 
+pub mod bases;
 pub mod routes;
 pub mod tls;
 pub mod web;
@@ -54,6 +55,9 @@ pub enum ServeError {
     /// The error-report store cannot be opened (`--reports-db`).
     #[error(transparent)]
     Reports(#[from] crate::store::StoreError),
+    /// The messages directory cannot be read (`--messages`).
+    #[error(transparent)]
+    Messages(#[from] crate::messages::MessagesError),
 }
 
 /// A service whose sockets are bound and whose TLS is ready: nothing left that can fail.
@@ -105,6 +109,10 @@ impl Server {
             None => Vec::new(),
         };
         let live = LiveMessage::load(config.message.clone(), config.zone);
+        let messages = match &config.messages {
+            Some(dir) => Some(crate::messages::Messages::open(dir.clone(), config.zone)?),
+            None => None,
+        };
         let reports = match &config.reports {
             Some(c) => {
                 warn_if_watched(&c.db, &config.message);
@@ -113,7 +121,7 @@ impl Server {
             None => None,
         };
         Ok(Server {
-            app: App::new(live, config, reports),
+            app: App::new(live, config, reports, messages),
             https,
             http,
             acceptor,
@@ -147,6 +155,11 @@ impl Server {
         self.app.live.clone()
     }
 
+    /// The messages directory (`--messages`), when configured.
+    pub fn messages(&self) -> Option<Arc<crate::messages::Messages>> {
+        self.app.messages.clone()
+    }
+
     /// Serves until `shutdown` completes, then stops accepting and gives in-flight requests
     /// up to the configured deadline. `reload` forces a re-read of the message file.
     ///
@@ -170,18 +183,20 @@ impl Server {
         // SIGHUP re-reads the message, the certificate and the error-report rules.
         let (reload_message, reload_certificate) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         let reload_rules = Arc::new(Notify::new());
+        let reload_messages = Arc::new(Notify::new());
         {
-            let (m, c, r, stop) = (
+            let (m, c, r, d, stop) = (
                 reload_message.clone(),
                 reload_certificate.clone(),
                 reload_rules.clone(),
+                reload_messages.clone(),
                 stopped(stop_rx.clone()),
             );
             tokio::spawn(async move {
                 tokio::pin!(stop);
                 loop {
                     tokio::select! {
-                        _ = reload.notified() => { m.notify_one(); c.notify_one(); r.notify_one(); }
+                        _ = reload.notified() => { m.notify_one(); c.notify_one(); r.notify_one(); d.notify_one(); }
                         _ = &mut stop => return,
                     }
                 }
@@ -202,6 +217,14 @@ impl Server {
             reload_message,
             stopped(stop_rx.clone()),
         ));
+        if let Some(messages) = app.messages.clone() {
+            tokio::spawn(crate::messages::watch(
+                messages,
+                recheck,
+                reload_messages,
+                stopped(stop_rx.clone()),
+            ));
+        }
         tokio::spawn(tls::watch_certificate(
             certificate,
             app.metrics.clone(),

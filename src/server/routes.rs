@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as _, Incoming};
 
 use crate::config::ServeConfig;
+use crate::messages::Messages;
 use crate::metrics::{self, Metrics, Route};
 use crate::reports::Reports;
 use crate::reports::intake::{self, ClientAddr};
@@ -44,6 +45,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The error-report intake, when `--reports-db` is not `off`.
     pub reports: Option<Arc<Reports>>,
+    /// The per-base documents (`--messages`), served at `/NAME/`.
+    pub messages: Option<Arc<Messages>>,
     cors_origin: HeaderValue,
     /// `max-age=0` … `max-age=<cap>`, rendered once.
     cache_control: Vec<HeaderValue>,
@@ -52,7 +55,12 @@ pub struct App {
 impl App {
     /// Prepares the shared state; header values that depend only on configuration are
     /// rendered here, once.
-    pub fn new(live: Arc<LiveMessage>, config: ServeConfig, reports: Option<Arc<Reports>>) -> Arc<App> {
+    pub fn new(
+        live: Arc<LiveMessage>,
+        config: ServeConfig,
+        reports: Option<Arc<Reports>>,
+        messages: Option<Arc<Messages>>,
+    ) -> Arc<App> {
         let cors_origin = HeaderValue::from_str(&config.cors_origin).unwrap_or(HeaderValue::from_static("*"));
         let cache_control = (0..=config.max_age)
             .map(|s| HeaderValue::from_str(&format!("max-age={s}")).unwrap_or(HeaderValue::from_static("no-cache")))
@@ -62,6 +70,7 @@ impl App {
             config,
             metrics: Arc::new(Metrics::default()),
             reports,
+            messages,
             cors_origin,
             cache_control,
         })
@@ -121,8 +130,8 @@ async fn route(req: Request<Incoming>, app: &App) -> (Route, Response<Body>) {
         "/" | "/message.json" => (
             Route::Message,
             match *req.method() {
-                Method::GET | Method::HEAD => message(req.headers(), req.uri().query(), app),
-                Method::POST => post_message(req, app).await,
+                Method::GET | Method::HEAD => message(req.headers(), req.uri().query(), app, &app.live),
+                Method::POST => post_message(req, app, &app.live, None).await,
                 Method::OPTIONS => preflight(app, MESSAGE_ALLOW),
                 _ => not_allowed(MESSAGE_ALLOW),
             },
@@ -130,7 +139,12 @@ async fn route(req: Request<Incoming>, app: &App) -> (Route, Response<Body>) {
         "/healthz" => (
             Route::Healthz,
             match *req.method() {
-                Method::GET | Method::HEAD => healthz(app),
+                Method::GET | Method::HEAD => match (&app.messages, req.uri().query()) {
+                    (Some(messages), Some(query)) if query.split('&').any(|p| p.starts_with("base=")) => {
+                        super::bases::healthz_one(messages, query)
+                    }
+                    _ => healthz(app),
+                },
                 Method::OPTIONS => preflight(app, READ_ALLOW),
                 _ => not_allowed(READ_ALLOW),
             },
@@ -144,7 +158,10 @@ async fn route(req: Request<Incoming>, app: &App) -> (Route, Response<Body>) {
         ),
         path => match super::web::route(req.method(), path, &app.config) {
             Some(response) => (Route::Web, response),
-            None => (Route::Unknown, not_found(path)),
+            None => match &app.messages {
+                Some(messages) => super::bases::route(req, app, messages).await,
+                None => (Route::Unknown, not_found(path)),
+            },
         },
     }
 }
@@ -154,6 +171,7 @@ fn metrics_text(app: &App) -> Response<Body> {
         &app.metrics,
         &app.live,
         app.reports.as_ref(),
+        app.messages.as_ref(),
     ))));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -163,9 +181,10 @@ fn metrics_text(app: &App) -> Response<Body> {
     r
 }
 
-/// The message, or 304 when the client already has these bytes.
-fn message(headers: &HeaderMap, query: Option<&str>, app: &App) -> Response<Body> {
-    let snapshot = app.live.snapshot();
+/// The message of `live` (the root document or a base's), or 304 when the client already
+/// has these bytes.
+pub(super) fn message(headers: &HeaderMap, query: Option<&str>, app: &App, live: &LiveMessage) -> Response<Body> {
+    let snapshot = live.snapshot();
     let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
     let lang = query.and_then(query_lang);
     let choice = snapshot.choose(Utc::now(), lang, accept);
@@ -197,7 +216,13 @@ fn message(headers: &HeaderMap, query: Option<&str>, app: &App) -> Response<Body
 }
 
 /// A POST carries the client's error details: read (up to the limit), then answer as GET.
-async fn post_message(req: Request<Incoming>, app: &App) -> Response<Body> {
+/// `base` is the base whose address the client used (`None`: the root document's).
+pub(super) async fn post_message(
+    req: Request<Incoming>,
+    app: &App,
+    live: &LiveMessage,
+    base: Option<&str>,
+) -> Response<Body> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -213,9 +238,10 @@ async fn post_message(req: Request<Incoming>, app: &App) -> Response<Body> {
             // never waits for the store.
             if let Some(reports) = &app.reports {
                 let client = parts.extensions.get::<ClientAddr>();
-                reports.login_failure(intake::login_event(&parts.headers, client, &details.to_bytes(), None));
+                let base = base.map(str::to_string);
+                reports.login_failure(intake::login_event(&parts.headers, client, &details.to_bytes(), base));
             }
-            message(&parts.headers, parts.uri.query(), app)
+            message(&parts.headers, parts.uri.query(), app, live)
         }
         Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => too_large(),
         Ok(Err(_)) => error_json(StatusCode::BAD_REQUEST, "the request body could not be read"),
@@ -245,7 +271,7 @@ fn etag_matches(header: &[u8], etag: &[u8]) -> bool {
         .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
 }
 
-fn healthz(app: &App) -> Response<Body> {
+pub(super) fn healthz(app: &App) -> Response<Body> {
     let now = Utc::now();
     let snapshot = app.live.snapshot();
     let doc = &snapshot.document;
@@ -264,6 +290,7 @@ fn healthz(app: &App) -> Response<Body> {
         "starts": doc.starts.map(|t| t.to_rfc3339()),
         "expires": doc.expires.map(|t| t.to_rfc3339()),
         "now": now.to_rfc3339(),
+        "messages": app.messages.as_ref().map(|m| super::bases::health(m, now)),
         "store": app.reports.as_ref().map(|r| {
             let h = r.store.health();
             serde_json::json!({
@@ -280,7 +307,7 @@ fn healthz(app: &App) -> Response<Body> {
     r
 }
 
-fn preflight(app: &App, allow: HeaderValue) -> Response<Body> {
+pub(super) fn preflight(app: &App, allow: HeaderValue) -> Response<Body> {
     let mut r = status_only(StatusCode::NO_CONTENT);
     let h = r.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_origin.clone());
@@ -297,13 +324,13 @@ fn preflight(app: &App, allow: HeaderValue) -> Response<Body> {
     r
 }
 
-fn not_allowed(allow: HeaderValue) -> Response<Body> {
+pub(super) fn not_allowed(allow: HeaderValue) -> Response<Body> {
     let mut r = error_json(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
     r.headers_mut().insert(header::ALLOW, allow);
     r
 }
 
-fn not_found(path: &str) -> Response<Body> {
+pub(super) fn not_found(path: &str) -> Response<Body> {
     json_response(
         StatusCode::NOT_FOUND,
         &serde_json::json!({"error": "not found", "path": path}),
@@ -325,7 +352,7 @@ pub(crate) fn error_json(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &serde_json::json!({"error": message}))
 }
 
-fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+pub(super) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let body = serde_json::to_vec(value).unwrap_or_default();
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
