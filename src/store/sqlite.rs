@@ -2,8 +2,9 @@
 //! report acknowledged to its client survives a kill -9 or a power cut.
 //!
 //! Writes go to one dedicated thread ([`writer`]), which takes every write waiting in its
-//! queue, applies them in one transaction (each in its own savepoint, so one bad write
-//! fails alone) and commits once: concurrent uploads share the fsync (group commit). Only
+//! queue, applies them in one transaction (so that one bad write fails alone, a failed
+//! batch is applied again one savepoint per write: see [`apply_batch`]) and commits once:
+//! concurrent uploads share the fsync (group commit). Only
 //! then does each caller's future complete. Copying the write-ahead log into the database
 //! file (the checkpoint, about half of the work a stored archive costs) runs on a second
 //! thread ([`checkpointer`]) with its own connection, so the writer only appends. Reads run
@@ -35,6 +36,11 @@ use super::{
 const MIGRATIONS: &[(u32, &str, &str)] = &[
     (1, "0001_reports.sql", include_str!("migrations/0001_reports.sql")),
     (2, "0002_outbox.sql", include_str!("migrations/0002_outbox.sql")),
+    (
+        3,
+        "0003_totals_by_writer.sql",
+        include_str!("migrations/0003_totals_by_writer.sql"),
+    ),
 ];
 
 /// Most writes applied in one transaction (one commit, one fsync).
@@ -340,29 +346,54 @@ enum Outcome {
     ),
 }
 
+/// Applies a batch in one transaction and answers each write once it is committed.
+///
+/// Reports go first, without a savepoint each (a savepoint makes every insert copy the pages
+/// it shares with the rest of the batch); should one fail, the transaction is rolled back
+/// and the reports are applied again one savepoint each, so that only the bad one fails.
+/// The other writes (small, rare) follow, each in its own savepoint.
 fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding) {
-    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => {
-            let message = e.to_string();
-            for w in batch {
-                fail(w, &message);
-            }
-            return;
-        }
-    };
-    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut reports = Vec::new();
+    let mut others = Vec::new();
     for w in batch {
         match w {
-            Write::Report(report, reply) => {
-                let r = in_savepoint(&tx, |tx| insert_report(tx, &report, forward)).map_err(backend("store a report"));
-                outcomes.push(Outcome::Report(reply, r));
-            }
-            Write::Other(op, reply) => {
-                let r = in_savepoint(&tx, |tx| apply_op(tx, op)).map_err(backend("write"));
-                outcomes.push(Outcome::Other(reply, r));
-            }
+            Write::Report(report, reply) => reports.push((report, reply)),
+            Write::Other(op, reply) => others.push((op, reply)),
         }
+    }
+    let mut tx = match begin(conn) {
+        Ok(tx) => tx,
+        Err(message) => return fail_all(reports, others, &message),
+    };
+    let mut stored = store_reports(&tx, &reports, forward, false);
+    if stored.iter().any(Result::is_err) {
+        let _ = tx.rollback();
+        tx = match begin(conn) {
+            Ok(tx) => tx,
+            Err(message) => return fail_all(reports, others, &message),
+        };
+        stored = store_reports(&tx, &reports, forward, true);
+    }
+    let added: i64 = reports
+        .iter()
+        .zip(&stored)
+        .filter(|(_, r)| r.is_ok())
+        .map(|((r, _), _)| r.archive.len() as i64)
+        .sum();
+    if added > 0
+        && let Err(e) = tx.execute("UPDATE totals SET bytes = bytes + ?1 WHERE id = 1", [added])
+    {
+        let _ = tx.rollback();
+        return fail_all(reports, others, &e.to_string());
+    }
+    let mut outcomes: Vec<Outcome> = reports
+        .into_iter()
+        .zip(stored)
+        .map(|((_, reply), r)| Outcome::Report(reply, r.map_err(backend("store a report"))))
+        .collect();
+    for (op, reply) in others {
+        let r = in_savepoint(&tx, |tx| apply_op(tx, op)).map_err(backend("write"));
+        outcomes.push(Outcome::Other(reply, r));
     }
     let committed = tx.commit().map_err(|e| e.to_string());
     for o in outcomes {
@@ -378,6 +409,50 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding) {
                 let _ = reply.send(committed.as_ref().map_err(|m| closed(m)).and(r));
             }
         }
+    }
+}
+
+fn begin(conn: &mut Connection) -> Result<Transaction<'_>, String> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())
+}
+
+type ReportReply = tokio::sync::oneshot::Sender<Result<ReportId, StoreError>>;
+
+/// Inserts the reports; `isolated`: each in its own savepoint. Without, the first failure
+/// stops the rest (the caller then rolls back and tries again isolated).
+fn store_reports(
+    tx: &Transaction<'_>,
+    reports: &[(Box<NewReport>, ReportReply)],
+    forward: &Forwarding,
+    isolated: bool,
+) -> Vec<rusqlite::Result<ReportId>> {
+    let mut out = Vec::with_capacity(reports.len());
+    for (report, _) in reports {
+        let r = if isolated {
+            in_savepoint(tx, |tx| insert_report(tx, report, forward))
+        } else {
+            insert_report(tx, report, forward)
+        };
+        let failed = r.is_err();
+        out.push(r);
+        if failed && !isolated {
+            break;
+        }
+    }
+    out
+}
+
+fn fail_all(
+    reports: Vec<(Box<NewReport>, ReportReply)>,
+    others: Vec<(WriteOp, tokio::sync::oneshot::Sender<Result<u64, StoreError>>)>,
+    message: &str,
+) {
+    for (report, reply) in reports {
+        fail(Write::Report(report, reply), message);
+    }
+    for (op, reply) in others {
+        fail(Write::Other(op, reply), message);
     }
 }
 
@@ -872,5 +947,63 @@ impl Store for SqliteStore {
             last_error: None,
             spooled: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(user: &str) -> NewReport {
+        NewReport {
+            received_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            client_addr: None,
+            group_key: "app:g".into(),
+            fields: ReportFields {
+                user_name: Some(user.into()),
+                ..ReportFields::default()
+            },
+            report_json: serde_json::json!({}),
+            files: Vec::new(),
+            archive: Bytes::from(vec![7u8; 1000]),
+        }
+    }
+
+    #[test]
+    fn one_failing_report_in_a_batch_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reports.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let mut conn = Connection::open(&path).unwrap();
+        configure(&conn).unwrap();
+        // Stands in for any failure of one insert (a constraint, a value too large).
+        conn.execute_batch(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON reports WHEN NEW.user_name = 'bad'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+        let mut replies = Vec::new();
+        let batch = ["a", "bad", "c"]
+            .into_iter()
+            .map(|user| {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                replies.push(rx);
+                Write::Report(Box::new(report(user)), tx)
+            })
+            .collect();
+        apply_batch(&mut conn, batch, &Forwarding::default());
+        let results: Vec<bool> = replies
+            .into_iter()
+            .map(|mut rx| rx.try_recv().unwrap().is_ok())
+            .collect();
+        assert_eq!(results, [true, false, true]);
+        let (users, bytes): (String, i64) = conn
+            .query_row(
+                "SELECT group_concat(user_name, ','), (SELECT bytes FROM totals) FROM reports",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((users.as_str(), bytes), ("a,c", 2000));
     }
 }
