@@ -138,6 +138,11 @@ struct FileConfig {
     reports_db_password_file: Option<PathBuf>,
     reports_spool: Option<PathBuf>,
     reports_spool_max: Option<toml::Value>,
+    // Forwarding: see crate::forward::config.
+    forward_sentry: Option<String>,
+    forward_webhook: Option<Vec<String>>,
+    forward_threshold: Option<u64>,
+    console_url: Option<String>,
 }
 
 /// Fully resolved settings of a running service.
@@ -276,6 +281,12 @@ impl ServeConfig {
                 reports_db_password_file: file.reports_db_password_file,
                 reports_spool: file.reports_spool,
                 reports_spool_max: file.reports_spool_max,
+                forward: crate::forward::ForwardFile {
+                    forward_sentry: file.forward_sentry,
+                    forward_webhook: file.forward_webhook,
+                    forward_threshold: file.forward_threshold,
+                    console_url: file.console_url,
+                },
             },
         )?;
         let workers = args.workers.or(file.workers).unwrap_or(d.workers);

@@ -16,6 +16,8 @@
 //!   served at `/NAME/`, each kept live as the single file is.
 //! - [`server`]: HTTPS (and optional plain HTTP) serving with limits and graceful shutdown.
 //! - [`v8i`]: the base-list reader/writer that keeps every byte it does not change.
+//! - [`reports`] and [`store`]: the error-report intake and where reports are kept.
+//! - [`forward`]: reports forwarded to Sentry and webhooks, through the store's outbox.
 //! - [`console`]: the support console on its own admin listener (login, report groups).
 //! - [`users`]: the console's users file (argon2id hashes).
 //! - [`cli`]: the `v8help` command line.
@@ -27,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod document;
+pub mod forward;
 pub mod messages;
 pub mod metrics;
 pub mod reports;

@@ -339,7 +339,13 @@ impl DirWatch {
         // editors' swap files) do not make the service re-read. Reads (ours included) are not
         // changes: forwarding them would make every reload trigger the next.
         let names: Vec<std::ffi::OsString> = files.iter().filter_map(|f| f.file_name().map(Into::into)).collect();
-        let main_dirs: Vec<PathBuf> = dirs.to_vec();
+        // Events name absolute paths even when the directory was given as a relative one
+        // (`--message message.json` watches "."): compare against the absolute form, or every
+        // write in the directory (the reports database beside the message) would count.
+        let main_dirs: Vec<PathBuf> = dirs
+            .iter()
+            .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+            .collect();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             use notify::event::{AccessKind, AccessMode, EventKind};
             let Ok(event) = event else {

@@ -224,6 +224,13 @@ async fn route(
                 Err(err) => Err(err),
             }
         }
+        (&Method::GET, ["forwarding"]) => match store.outbox_stats().await {
+            Ok(stats) => store
+                .outbox_problems(MAX_PROBLEMS)
+                .await
+                .map(|problems| Some(html(pages::forwarding(lang, &viewer, &stats, &problems)))),
+            Err(err) => Err(err),
+        },
         (&Method::GET, ["api", "groups"]) => groups_with_hours(console, now).await.map(|groups| {
             let list: Vec<serde_json::Value> = groups
                 .into_iter()
@@ -289,6 +296,8 @@ const LATEST_FAILURES: usize = 200;
 const MINUTES: usize = 24 * 60;
 /// Most reports listed on a group's page.
 const MAX_REPORTS: usize = 200;
+/// Most failed deliveries listed on the forwarding page.
+const MAX_PROBLEMS: usize = 100;
 
 /// Every group with its reports in each of the last 24 hours.
 async fn groups_with_hours(console: &Console, now: DateTime<Utc>) -> Result<Vec<(GroupSummary, Vec<u32>)>, StoreError> {

@@ -73,6 +73,29 @@ pub struct Server {
     pub self_signed_fingerprint: Option<String>,
 }
 
+/// Logs a warning when the SQLite report database lies in the message's directory: the
+/// message watcher sees every write to it (a pushReport flood then costs a fifth more CPU).
+fn warn_if_watched(db: &str, message: &std::path::Path) {
+    let dir = |p: &std::path::Path| {
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        std::path::absolute(parent).ok()
+    };
+    if let Some(path) = crate::store::sqlite_path(db)
+        && let Some(db_dir) = dir(std::path::Path::new(path))
+        && dir(message).as_ref() == Some(&db_dir)
+    {
+        tracing::warn!(
+            database = path,
+            directory = %db_dir.display(),
+            "the report database is in the message's directory, which is watched for edits: \
+             every write to the database wakes the watcher; keep it elsewhere (e.g. /var/lib/v8help)"
+        );
+    }
+}
+
 impl Server {
     /// Binds the listeners, loads the certificate and key (or makes the self-signed one)
     /// and loads the message file (whose absence or errors are logged, not fatal).
@@ -91,7 +114,10 @@ impl Server {
             None => None,
         };
         let reports = match &config.reports {
-            Some(c) => Some(crate::reports::Reports::open(c.clone())?),
+            Some(c) => {
+                warn_if_watched(&c.db, &config.message);
+                Some(crate::reports::Reports::open(c.clone())?)
+            }
             None => None,
         };
         Ok(Server {
