@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use super::reader::trim_blanks;
+use super::syntax::trim_blanks;
 
 /// How the client reaches a base; `connectKind` in JSON output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,14 +1,13 @@
-//! What the reader finds wrong or suspicious in a base list, with the line it is on.
+//! What the checks ([`super::check`]) find wrong or suspicious in a base list, with the
+//! line it is on: the types only, so that the reader can hold them without importing the
+//! checks.
 //!
 //! Errors are things the platform gets wrong or that break a base (duplicate names or IDs,
 //! an empty `Connect`, a key with spaces around `=`, a help link that is not http(s), bytes
 //! that are not UTF-8). Warnings are worth a look but harmless to the file (bases without
 //! help, repeated keys, odd lines).
 
-use std::collections::HashMap;
 use std::fmt;
-
-use super::reader::BaseList;
 
 /// How much a diagnostic matters: `bases check` exits 1 when there is any error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -279,68 +278,9 @@ impl fmt::Display for Finding {
     }
 }
 
-/// Finds names and IDs that repeat across several lists read together (a user's list and
-/// the shared lists of its `1CEStart.cfg`). The platform shows them side by side, so these
-/// are warnings; repeats inside one file are already errors from [`super::parse`].
-///
-/// `lists` pairs each list with its file name as the user gave it; the result pairs each
-/// diagnostic with the index of the list it belongs to.
-pub fn cross_check(lists: &[(&str, &BaseList<'_>)]) -> Vec<(usize, Diagnostic)> {
-    let mut names: HashMap<String, (usize, usize)> = HashMap::new();
-    let mut ids: HashMap<String, (usize, usize)> = HashMap::new();
-    let mut out = Vec::new();
-    for (file_index, (_, list)) in lists.iter().enumerate() {
-        let mut local_names: HashMap<String, (usize, usize)> = HashMap::new();
-        let mut local_ids: HashMap<String, (usize, usize)> = HashMap::new();
-        for entry in list.entries() {
-            let name_key: String = entry.name.chars().flat_map(char::to_lowercase).collect();
-            if let Some(&(first_file, first_line)) = names.get(&name_key) {
-                out.push((
-                    file_index,
-                    Diagnostic {
-                        line: entry.line,
-                        finding: Finding::DuplicateNameAcrossFiles {
-                            name: entry.name.into(),
-                            first_file: lists[first_file].0.into(),
-                            first_line,
-                        },
-                    },
-                ));
-            }
-            local_names.entry(name_key).or_insert((file_index, entry.line));
-            let Some(id) = entry.id.map(str::trim).filter(|id| !id.is_empty()) else {
-                continue;
-            };
-            let id_key = id.to_ascii_lowercase();
-            if let Some(&(first_file, first_line)) = ids.get(&id_key) {
-                out.push((
-                    file_index,
-                    Diagnostic {
-                        line: entry.line,
-                        finding: Finding::DuplicateIdAcrossFiles {
-                            id: id.into(),
-                            first_file: lists[first_file].0.into(),
-                            first_line,
-                        },
-                    },
-                ));
-            }
-            local_ids.entry(id_key).or_insert((file_index, entry.line));
-        }
-        for (key, at) in local_names {
-            names.entry(key).or_insert(at);
-        }
-        for (key, at) in local_ids {
-            ids.entry(key).or_insert(at);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::v8i::parse;
 
     #[test]
     fn missing_help_names_what_is_missing() {
@@ -352,40 +292,6 @@ mod tests {
         assert_eq!(
             finding.to_string(),
             "base \"Склад\" has an empty StartupErrorHelpText and no StartupErrorHelpURL"
-        );
-    }
-
-    #[test]
-    fn cross_check_reports_the_later_file_and_points_at_the_first() {
-        let user = parse("[Склад]\nConnect=File=\"a\";\nID=1\n".as_bytes());
-        let shared = parse("[склад]\nConnect=File=\"b\";\nID=2\n[Other]\nConnect=File=\"c\";\nID=1\n".as_bytes());
-        let found = cross_check(&[("ibases.v8i", &user), ("common.v8i", &shared)]);
-        assert_eq!(
-            found,
-            [
-                (
-                    1,
-                    Diagnostic {
-                        line: 1,
-                        finding: Finding::DuplicateNameAcrossFiles {
-                            name: "склад".into(),
-                            first_file: "ibases.v8i".into(),
-                            first_line: 1
-                        }
-                    }
-                ),
-                (
-                    1,
-                    Diagnostic {
-                        line: 4,
-                        finding: Finding::DuplicateIdAcrossFiles {
-                            id: "1".into(),
-                            first_file: "ibases.v8i".into(),
-                            first_line: 1
-                        }
-                    }
-                ),
-            ]
         );
     }
 }

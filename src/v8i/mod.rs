@@ -19,21 +19,24 @@
 //!   file changed since it was read.
 
 mod cfg;
+mod check;
 mod connect;
 mod diagnostic;
 mod error;
 mod file;
+mod name;
 mod reader;
+mod syntax;
 mod writer;
 
 pub use cfg::{CfgEncoding, CfgEntry, StartCfg, parse_start_cfg};
+pub use check::cross_check;
 pub use connect::{Connect, ConnectKind, ConnectParam};
-pub use diagnostic::{Diagnostic, Finding, Presence, Severity, cross_check};
+pub use diagnostic::{Diagnostic, Finding, Presence, Severity};
 pub use error::{CfgError, EditError, V8iError};
 pub use file::{backup_path_for, replace_file};
-pub use reader::{
-    BaseList, Entry, EntryKind, InvalidUtf8, KeyLine, LineKind, LineRef, OrderInList, Section, names_equal, parse,
-};
+pub use name::names_equal;
+pub use reader::{BaseList, Entry, EntryKind, InvalidUtf8, KeyLine, LineKind, LineRef, OrderInList, Section, parse};
 pub use writer::{Change, Edited, SetKey, apply};
 
 /// The key whose value the client shows under a startup error.
