@@ -436,3 +436,25 @@ fn the_binary_logs_each_other_file_once_and_rereads_every_document_on_sighup() {
     service.signal("TERM");
     service.wait_log("v8help stopped", Duration::from_secs(20));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_messages_directory_away_for_a_moment_keeps_every_base() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("messages");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(path(&dir, "erp"), doc("erp")).unwrap();
+    let messages = dir.clone();
+    let server = TestServer::start(Some(&doc("root")), |c| {
+        c.messages = Some(messages);
+        c.recheck_interval = Duration::from_millis(200);
+    })
+    .await;
+    let away = parent.path().join("away");
+    std::fs::rename(&dir, &away).unwrap();
+    // Longer than the delete grace, with re-checks failing to list the directory.
+    tokio::time::sleep(v8help::messages::DELETE_GRACE + Duration::from_millis(800)).await;
+    assert_eq!(served(&server, "erp").await.as_deref(), Some("erp"));
+    std::fs::rename(&away, &dir).unwrap();
+    std::fs::write(path(&dir, "erp"), doc("erp 2")).unwrap();
+    wait_served(&server, "erp", Some("erp 2")).await;
+}

@@ -18,13 +18,16 @@
 (() => {
   if (!('serviceWorker' in navigator)) return;
   const script = document.currentScript;
-  const source = script && script.src ? script.src : window.location.href;
+  const here = script && script.src ? script.src : window.location.href;
   const scope = (script && script.dataset.scope) || '/';
   // A base name as v8help accepts it; anything else is ignored with a warning.
   const base = (script && script.dataset.base) || '';
   const validBase = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/.test(base);
   if (base && !validBase) console.warn('v8help: data-base is not a base name:', base);
-  let worker = new URL(validBase ? `${base}/sw.js` : 'sw.js', source).href;
+  // With a base, the worker and every file it uses come from the base's folder beside this
+  // script (`erp/`); without, from this script's own folder.
+  const source = validBase ? new URL(`${base}/`, here).href : here;
+  let worker = new URL('sw.js', source).href;
   // Under a CSP that requires Trusted Types the URL must come from a policy; allow the
   // name with `trusted-types v8help` in the publication's CSP.
   if (window.trustedTypes && window.trustedTypes.createPolicy) {

@@ -21,6 +21,10 @@ use crate::watch::{LiveMessage, Reload};
 pub(super) struct Files {
     stamps: HashMap<Box<str>, Stamp>,
     ignored: HashSet<OsString>,
+    /// The directory could not be listed at the last re-check (logged once until it can).
+    unlisted: bool,
+    /// It can be listed again since: the watcher should be set up anew.
+    pub(super) relisted: bool,
 }
 
 /// Which write of which file: size, modification and change times, inode (a ConfigMap swap
@@ -182,10 +186,21 @@ pub(super) fn drop_if_gone(messages: &Messages, files: &mut Files, base: &str) -
 
 pub(super) fn rescan(messages: &Messages, files: &mut Files) -> Vec<String> {
     let listing = match std::fs::read_dir(&messages.dir) {
-        Ok(listing) => listing,
+        Ok(listing) => {
+            if std::mem::take(&mut files.unlisted) {
+                tracing::info!(dir = %messages.dir.display(), "the messages directory can be listed again");
+                files.relisted = true;
+            }
+            listing
+        }
         Err(err) => {
             // A mount that is away for a moment: every base keeps its last good version.
-            tracing::error!(dir = %messages.dir.display(), "cannot list the messages directory: {err}");
+            if !std::mem::replace(&mut files.unlisted, true) {
+                tracing::error!(
+                    dir = %messages.dir.display(),
+                    "cannot list the messages directory: {err}; every base keeps its last good version"
+                );
+            }
             return Vec::new();
         }
     };

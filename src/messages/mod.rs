@@ -146,6 +146,12 @@ impl Messages {
         dir::rescan(self, &mut files)
     }
 
+    /// Whether the directory came back after it could not be listed, since the last call
+    /// (the watcher then watches it anew: a directory moved away and back, or remounted).
+    pub fn take_relisted(&self) -> bool {
+        std::mem::take(&mut self.lock().relisted)
+    }
+
     /// Re-reads every document, unchanged ones too (SIGHUP).
     pub fn reload_all(&self) {
         let _files = self.lock();

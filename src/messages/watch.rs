@@ -39,13 +39,16 @@ pub async fn watch(
     force: Arc<Notify>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    // The loop keeps a sender, so the channel stays open whatever becomes of a watcher.
     let (tx, mut rx) = unbounded_channel();
-    let watcher = start(messages.dir(), tx);
-    let poll = match (&watcher, recheck.is_zero()) {
-        (Some(_), false) => recheck,
-        (Some(_), true) => Duration::from_secs(5),
-        (None, _) => Duration::from_millis(500),
+    let mut watcher = start(messages.dir(), tx.clone());
+    // Safety re-checks every `recheck`; every 500 ms when no watcher could be set up.
+    let interval = |watching: bool| match (watching, recheck.is_zero()) {
+        (true, false) => recheck,
+        (true, true) => Duration::from_secs(5),
+        (false, _) => Duration::from_millis(500),
     };
+    let mut poll = interval(watcher.is_some());
     let mut due = Due::default();
     // Saves made between the first load and the watch being in place produced no event.
     due.missing(messages.rescan());
@@ -83,6 +86,10 @@ pub async fn watch(
         }
         if all {
             due.missing(messages.rescan());
+            if messages.take_relisted() {
+                watcher = start(messages.dir(), tx.clone());
+                poll = interval(watcher.is_some());
+            }
         }
         let now = Instant::now();
         for base in due.take_settled(now) {
