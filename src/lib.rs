@@ -12,6 +12,7 @@
 //!   language choice.
 //! - [`snapshot`]: a loaded document rendered once into the exact bytes clients receive.
 //! - [`watch`]: keeps the served snapshot in step with the file on disk.
+//! - [`limits`]: every bound of the service (settings, files, headers, bodies) in one place.
 //! - [`server`]: HTTPS (and optional plain HTTP) serving with limits and graceful shutdown.
 //! - [`v8i`]: the base-list reader/writer that keeps every byte it does not change.
 //! - [`console`]: the support console on its own admin listener (login, report groups).
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod document;
+pub mod limits;
 pub mod metrics;
 pub mod reports;
 pub mod server;

@@ -78,7 +78,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
     // The workers run their own runtimes (see Server::run); this one only watches files and
     // handles signals.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         if let Some(warning) = &config.zone_warning {
             tracing::warn!("{warning}");
         }
@@ -134,7 +134,10 @@ fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
         }
         tracing::info!("v8help stopped");
         Ok(0)
-    })
+    });
+    // A file read stuck in a hung mount must not hold the exit: its thread is left behind.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    served
 }
 
 #[cfg(unix)]
