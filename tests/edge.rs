@@ -574,3 +574,59 @@ async fn public_health_and_metrics_show_state_only_unless_health_details() {
         "{d}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listener_shows_health_details_to_logged_in_users() {
+    use base64::Engine as _;
+    let broken = "{\"userMessage\": \"x\",\n oops}";
+    let server = TestServer::start(Some(broken), |_| {}).await;
+    let users = common::console::users_file(server.dir.path());
+    let store = v8help::store::open(&format!("sqlite:{}", server.dir.path().join("r.db").display())).unwrap();
+    let marks: std::sync::Arc<dyn v8help::console::MarkGroup> =
+        std::sync::Arc::new(v8help::console::StoreMarks(store.clone()));
+    let console = v8help::console::Console::new(store, marks, v8help::users::UsersFile::open(users).unwrap());
+    // The same report the serving process hands its console.
+    let report_of = |server: &TestServer| {
+        let config = v8help::config::ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls_files: Some((server.pki.cert_path.clone(), server.pki.key_path.clone())),
+            message: server.message.clone(),
+            zone: Zone::UTC,
+            ..Default::default()
+        };
+        v8help::server::Server::bind(config).unwrap().health_report()
+    };
+    console.show_health(report_of(&server));
+    let certificate =
+        v8help::server::tls::Certificate::load(Some((server.pki.cert_path.clone(), server.pki.key_path.clone())))
+            .unwrap();
+    let admin = v8help::console::ConsoleServer::bind("127.0.0.1:0".parse().unwrap(), certificate).unwrap();
+    let addr = admin.addr().unwrap();
+    tokio::spawn(admin.run(console, Duration::from_secs(1), std::future::pending()));
+    let get = |auth: Option<String>| {
+        let mut req = http::Request::get("/api/health").header("host", "127.0.0.1");
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        request(addr, &server.pki.ca, req.body(Full::new(Bytes::new())).unwrap(), false)
+    };
+    assert_eq!(get(None).await.status, 401);
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            common::console::USER,
+            common::console::PASSWORD
+        ))
+    );
+    let h = get(Some(basic)).await.json();
+    assert_eq!(h["source"], server.message.display().to_string());
+    assert!(
+        h["last_reload_error"].as_str().unwrap().contains("line 2, column 2"),
+        "{h}"
+    );
+    // The public listener of the same service says state only.
+    let public = server.get("/healthz", &[]).await.json();
+    assert!(public.get("last_reload_error").is_none(), "{public}");
+    assert_eq!(public["last_reload_failed"], true);
+}

@@ -92,7 +92,11 @@ fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
         let grace = config.shutdown_timeout;
         let server = Server::bind(config)?;
         let console = match (console_config, server.reports()) {
-            (Some(c), Some(reports)) => Some(crate::console::bind(&c, server.certificate(), reports)?),
+            (Some(c), Some(reports)) => {
+                let (listener, console) = crate::console::bind(&c, server.certificate(), reports)?;
+                console.show_health(server.health_report());
+                Some((listener, console))
+            }
             _ => None,
         };
         if let Some(fingerprint) = &server.self_signed_fingerprint {

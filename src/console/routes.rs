@@ -220,6 +220,7 @@ async fn route(
                 )))
             })
         }
+        (&Method::GET, ["api", "health"]) => Ok(console.health.get().map(|report| json(&report()))),
         (&Method::GET, ["api", "groups"]) => groups_with_hours(console, now).await.map(|groups| {
             let list: Vec<serde_json::Value> = groups
                 .into_iter()

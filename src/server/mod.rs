@@ -115,6 +115,13 @@ impl Server {
         self.certificate.clone()
     }
 
+    /// The health document with its details (the message file's path, reload errors), for
+    /// the admin listener: the public `/healthz` shows them only with `--health-details`.
+    pub fn health_report(&self) -> crate::console::HealthReport {
+        let app = self.app.clone();
+        Arc::new(move || routes::health(&app, true))
+    }
+
     /// The served message, for callers that want to reload it (SIGHUP) or read its status.
     pub fn live(&self) -> Arc<LiveMessage> {
         self.app.live.clone()
