@@ -61,7 +61,9 @@ def main():
     make_certificate(work)
     with open(f"{work}/message.json", "w") as f:
         f.write(DOC)
-    db = f"{work}/reports.db"
+    # As deployed (deploy/systemd: /var/lib/v8help), not in the watched message directory.
+    os.makedirs(f"{work}/state", exist_ok=True)
+    db = f"{work}/state/reports.db"
     v8 = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{V8_HTTPS}", "--cert", f"{work}/cert.pem",
                            "--key", f"{work}/key.pem", "--message", f"{work}/message.json", "--tz", "UTC",
                            "--reports-db", f"sqlite:{db}"], stderr=open(f"{work}/v8help.log", "w"))

@@ -65,6 +65,10 @@ pub struct ServeArgs {
     /// The message document [default: ./message.json].
     #[arg(long, env = "V8HELP_MESSAGE", value_name = "PATH")]
     pub message: Option<PathBuf>,
+    /// A directory of message documents, one per base: DIR/NAME.json is served at /NAME/,
+    /// /NAME/message.json and /NAME/help [default: none].
+    #[arg(long, env = "V8HELP_MESSAGES", value_name = "DIR")]
+    pub messages: Option<PathBuf>,
     /// Time zone for local date-times, an IANA name such as Europe/Moscow [default: the system's].
     #[arg(long, env = "V8HELP_TZ", value_name = "ZONE")]
     pub tz: Option<String>,
@@ -123,6 +127,7 @@ struct FileConfig {
     key: Option<PathBuf>,
     http_listen: Option<SocketAddr>,
     message: Option<PathBuf>,
+    messages: Option<PathBuf>,
     tz: Option<String>,
     max_age: Option<u32>,
     cors_origin: Option<String>,
@@ -149,6 +154,11 @@ struct FileConfig {
     reports_db_password_file: Option<PathBuf>,
     reports_spool: Option<PathBuf>,
     reports_spool_max: Option<toml::Value>,
+    // Forwarding: see crate::forward::config.
+    forward_sentry: Option<String>,
+    forward_webhook: Option<Vec<String>>,
+    forward_threshold: Option<u64>,
+    console_url: Option<String>,
 }
 
 /// Fully resolved settings of a running service.
@@ -162,6 +172,8 @@ pub struct ServeConfig {
     pub http_listen: Option<SocketAddr>,
     /// The message document to watch and serve (`--message`).
     pub message: PathBuf,
+    /// The directory of per-base documents (`--messages`); `None`: only the root document.
+    pub messages: Option<PathBuf>,
     /// Zone in which local date-times of the document (`starts`, `expires`) are read (`--tz`).
     pub zone: Zone,
     /// Why the zone is UTC although none was asked for, to be logged at start.
@@ -213,6 +225,7 @@ impl Default for ServeConfig {
             tls_files: None,
             http_listen: None,
             message: PathBuf::from("message.json"),
+            messages: None,
             zone: Zone::UTC,
             zone_warning: None,
             max_age: 30,
@@ -307,6 +320,12 @@ impl ServeConfig {
                 reports_db_password_file: file.reports_db_password_file,
                 reports_spool: file.reports_spool,
                 reports_spool_max: file.reports_spool_max,
+                forward: crate::forward::ForwardFile {
+                    forward_sentry: file.forward_sentry,
+                    forward_webhook: file.forward_webhook,
+                    forward_threshold: file.forward_threshold,
+                    console_url: file.console_url,
+                },
             },
         )?;
         let workers = args.workers.or(file.workers).unwrap_or(d.workers);
@@ -323,6 +342,7 @@ impl ServeConfig {
             tls_files,
             http_listen: args.http_listen.or(file.http_listen),
             message: args.message.clone().or(file.message).unwrap_or(d.message),
+            messages: args.messages.clone().or(file.messages),
             zone,
             zone_warning,
             max_age,

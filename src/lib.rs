@@ -13,8 +13,12 @@
 //! - [`snapshot`]: a loaded document rendered once into the exact bytes clients receive.
 //! - [`watch`]: keeps the served snapshot in step with the file on disk.
 //! - [`limits`]: every bound of the service (settings, files, headers, bodies) in one place.
+//! - [`messages`]: many bases, one service — a directory of documents, one per base,
+//!   served at `/NAME/`, each kept live as the single file is.
 //! - [`server`]: HTTPS (and optional plain HTTP) serving with limits and graceful shutdown.
 //! - [`v8i`]: the base-list reader/writer that keeps every byte it does not change.
+//! - [`reports`] and [`store`]: the error-report intake and where reports are kept.
+//! - [`forward`]: reports forwarded to Sentry and webhooks, through the store's outbox.
 //! - [`console`]: the support console on its own admin listener (login, report groups).
 //! - [`users`]: the console's users file (argon2id hashes).
 //! - [`cli`]: the `v8help` command line.
@@ -26,7 +30,9 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod document;
+pub mod forward;
 pub mod limits;
+pub mod messages;
 pub mod metrics;
 pub mod reports;
 pub mod server;

@@ -1,6 +1,7 @@
 //! Prometheus metrics for `/metrics`: requests by route and status, TLS handshakes and their
 //! failures, open connections, message reloads, certificate reloads, the message's state and
-//! the seconds until it expires, and the error-report intake's counters.
+//! the seconds until it expires, the messages directory's documents by state, and the
+//! error-report intake's counters.
 //!
 //! The request path only adds to plain atomic counters; everything else (reload figures,
 //! message state) is read from its source when `/metrics` is scraped.
@@ -18,6 +19,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::document::State;
+use crate::messages::Messages;
 use crate::reports::Reports;
 use crate::watch::LiveMessage;
 
@@ -140,12 +142,18 @@ impl Drop for OpenConnection {
 }
 
 /// Renders the metrics in the Prometheus/OpenMetrics text format.
-pub fn render(metrics: &Arc<Metrics>, live: &Arc<LiveMessage>, reports: Option<&Arc<Reports>>) -> String {
+pub fn render(
+    metrics: &Arc<Metrics>,
+    live: &Arc<LiveMessage>,
+    reports: Option<&Arc<Reports>>,
+    messages: Option<&Arc<Messages>>,
+) -> String {
     let mut registry = Registry::with_prefix("v8help");
     registry.register_collector(Box::new(Scrape {
         metrics: metrics.clone(),
         live: live.clone(),
         reports: reports.cloned(),
+        messages: messages.cloned(),
     }));
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
@@ -154,12 +162,50 @@ pub fn render(metrics: &Arc<Metrics>, live: &Arc<LiveMessage>, reports: Option<&
     out
 }
 
+/// The messages directory as counts (a label per state, never per base: thousands of
+/// bases would be thousands of series).
+fn encode_bases(s: &crate::messages::Summary, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    let mut states = encoder.encode_descriptor(
+        "base_documents",
+        "Documents of the messages directory, by their state now",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (state, n) in [
+        ("active", s.active),
+        ("scheduled", s.scheduled),
+        ("expired", s.expired),
+        ("none", s.none),
+    ] {
+        ConstGauge::new(n as i64).encode(states.encode_family(&[("state", state)])?)?;
+    }
+    gauge(
+        encoder,
+        "base_documents_failing",
+        "Documents whose last load was refused (their last good version is served)",
+        s.failing as i64,
+    )?;
+    counter(
+        encoder,
+        "base_reloads",
+        "Loads that changed a document of the messages directory",
+        s.reloads,
+    )?;
+    counter(
+        encoder,
+        "base_reload_failures",
+        "Loads of documents of the messages directory that were refused",
+        s.failures,
+    )
+}
+
 /// Reads everything at scrape time.
 #[derive(Debug)]
 struct Scrape {
     metrics: Arc<Metrics>,
     live: Arc<LiveMessage>,
     reports: Option<Arc<Reports>>,
+    messages: Option<Arc<Messages>>,
 }
 
 fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
@@ -281,6 +327,9 @@ impl Collector for Scrape {
         }
 
         let now = Utc::now();
+        if let Some(messages) = &self.messages {
+            encode_bases(&messages.summary(now), &mut encoder)?;
+        }
         let snapshot = self.live.snapshot();
         let state = snapshot.document.state(now);
         let mut states = encoder.encode_descriptor(

@@ -36,6 +36,9 @@ pub struct LiveMessage {
     /// A copy of the record's status, published after every attempt: readers (`/healthz`,
     /// `/metrics`) never wait for a reload in progress.
     published: ArcSwap<ReloadStatus>,
+    /// Successful loads are logged at debug level (one of thousands of documents loading
+    /// at start-up), not info.
+    quiet: std::sync::atomic::AtomicBool,
 }
 
 /// What `/healthz` reports about loading the message file.
@@ -88,16 +91,28 @@ impl LiveMessage {
     /// Starts with "no message" and tries to load `path` once. A missing or invalid file is
     /// logged, not fatal: the service serves `{"userMessage": ""}` until the file is valid.
     pub fn load(path: PathBuf, zone: Zone) -> Arc<LiveMessage> {
+        LiveMessage::load_logged(path, zone, false)
+    }
+
+    /// As [`LiveMessage::load`], logging the first successful load at debug level only:
+    /// for the documents of a messages directory, which are summed up in one line.
+    pub fn load_quietly(path: PathBuf, zone: Zone) -> Arc<LiveMessage> {
+        LiveMessage::load_logged(path, zone, true)
+    }
+
+    fn load_logged(path: PathBuf, zone: Zone, quiet: bool) -> Arc<LiveMessage> {
         let live = Arc::new(LiveMessage {
             path,
             zone,
             current: ArcSwap::from_pointee(Snapshot::empty()),
             record: Mutex::new(Record::default()),
             published: ArcSwap::from_pointee(ReloadStatus::default()),
+            quiet: quiet.into(),
         });
         if live.reload(false) == Reload::Settling {
             live.reload(true); // at start-up an empty file is taken as it is
         }
+        live.quiet.store(false, std::sync::atomic::Ordering::Relaxed);
         live
     }
 
@@ -195,13 +210,13 @@ impl LiveMessage {
                 *last_seen = Some(bytes);
                 status.reloads += 1;
                 status.last_duration = started.elapsed();
-                tracing::info!(
-                    path = %self.path.display(),
-                    state = %state,
-                    expires = expires.as_deref().unwrap_or("none"),
-                    took_us = status.last_duration.as_micros() as u64,
-                    "message loaded"
-                );
+                let took_us = status.last_duration.as_micros() as u64;
+                let expires = expires.as_deref().unwrap_or("none");
+                if self.quiet.load(std::sync::atomic::Ordering::Relaxed) {
+                    tracing::debug!(path = %self.path.display(), state = %state, expires, took_us, "message loaded");
+                } else {
+                    tracing::info!(path = %self.path.display(), state = %state, expires, took_us, "message loaded");
+                }
                 Reload::Loaded
             }
             Err(err) => {
@@ -419,7 +434,13 @@ impl DirWatch {
         // editors' swap files) do not make the service re-read. Reads (ours included) are not
         // changes: forwarding them would make every reload trigger the next.
         let names: Vec<std::ffi::OsString> = files.iter().filter_map(|f| f.file_name().map(Into::into)).collect();
-        let main_dirs: Vec<PathBuf> = dirs.to_vec();
+        // Events name absolute paths even when the directory was given as a relative one
+        // (`--message message.json` watches "."): compare against the absolute form, or every
+        // write in the directory (the reports database beside the message) would count.
+        let main_dirs: Vec<PathBuf> = dirs
+            .iter()
+            .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+            .collect();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             use notify::event::{AccessKind, AccessMode, EventKind};
             let Ok(event) = event else {

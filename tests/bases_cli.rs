@@ -281,3 +281,92 @@ fn without_arguments_the_users_own_list_is_read() {
     assert_eq!(code(&output), 2);
     assert!(stderr(&output).contains("no base list given"));
 }
+
+#[test]
+fn set_help_url_template_gives_every_base_its_own_percent_encoded_page() {
+    let (dir, before) = copy_fixture("office.v8i");
+    let url = "https://help.example.ru/{name}/help?id={id}";
+    let dry = v8help(
+        dir.path(),
+        &["bases", "set-help", "office.v8i", "--url", url, "--dry-run"],
+    );
+    assert_eq!(code(&dry), 0, "{}", stderr(&dry));
+    let diff = stdout(&dry);
+    assert!(
+        diff.contains(
+            "+StartupErrorHelpURL=https://help.example.ru/%D0%A1%D0%BA%D0%BB%D0%B0%D0%B4%20%D0%A1%D0%B0%D0%BC%D0%B0%D1%80%D0%B0/help?id=e9f8d7c6-b5a4-4321-9876-fedcba012345"
+        ),
+        "{diff}"
+    );
+    assert_eq!(
+        fs::read(dir.path().join("office.v8i")).expect("read"),
+        before,
+        "a dry run wrote"
+    );
+
+    let output = v8help(dir.path(), &["bases", "set-help", "office.v8i", "--url", url]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let after = fs::read(dir.path().join("office.v8i")).expect("read");
+    let listed = v8help(dir.path(), &["bases", "list", "--format", "json", "office.v8i"]);
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&listed)).expect("JSON");
+    let rows = rows.as_array().expect("array");
+    assert_eq!(rows.len(), 5);
+    let mut urls = std::collections::HashSet::new();
+    for row in rows {
+        let got = row["startupErrorHelpUrl"].as_str().expect("a URL");
+        let name: String = row["name"]
+            .as_str()
+            .unwrap()
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let id = row["id"].as_str().unwrap();
+        assert_eq!(got, format!("https://help.example.ru/{name}/help?id={id}"));
+        urls.insert(got.to_string());
+    }
+    assert_eq!(urls.len(), 5, "each base its own URL");
+    // Only StartupErrorHelpURL lines changed: every other line is byte-for-byte the same.
+    let keep = |b: &[u8]| -> Vec<Vec<u8>> {
+        b.split(|&c| c == b'\n')
+            .filter(|l| !l.starts_with(b"StartupErrorHelpURL="))
+            .map(<[u8]>::to_vec)
+            .collect()
+    };
+    assert_eq!(keep(&after), keep(&before));
+}
+
+#[test]
+fn set_help_url_template_refuses_unknown_placeholders_and_bases_without_id() {
+    let (dir, before) = copy_fixture("office.v8i");
+    let output = v8help(
+        dir.path(),
+        &["bases", "set-help", "office.v8i", "--url", "https://h/{base}/"],
+    );
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("unknown placeholder {base}"),
+        "{}",
+        stderr(&output)
+    );
+
+    let list = "[Без ID]\r\nConnect=File=\"C:\\b\";\r\n";
+    fs::write(dir.path().join("noid.v8i"), list).expect("write");
+    let output = v8help(
+        dir.path(),
+        &[
+            "bases",
+            "set-help",
+            "office.v8i",
+            "noid.v8i",
+            "--url",
+            "https://h/{id}/",
+        ],
+    );
+    assert_eq!(code(&output), 1);
+    assert!(stderr(&output).contains("has no ID= for {id}"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("nothing written"));
+    assert_eq!(fs::read(dir.path().join("office.v8i")).expect("read"), before);
+}

@@ -324,3 +324,124 @@ fn serve_start_up_errors_are_one_clear_line() {
         "--cert was given without --key",
     );
 }
+
+#[test]
+fn message_commands_work_on_a_base_of_the_messages_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = v8help(&[
+        "message",
+        "set",
+        "ERP down",
+        "--until",
+        "+2h",
+        "--base",
+        "erp",
+        "--messages",
+        d,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let written = std::fs::read_to_string(dir.path().join("erp.json")).unwrap();
+    assert!(written.contains("\"userMessage\": \"ERP down\""), "{written}");
+    // Atomic: no temporary file left beside it.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["erp.json"]);
+
+    let o = v8help(&["message", "check", "--base", "erp", "--messages", d]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("erp.json: valid; active until"), "{}", stdout(&o));
+    let o = v8help(&["message", "show", "--base", "erp", "--messages", d]);
+    let body: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(body["userMessage"], "ERP down");
+
+    // The directory may also come from the environment, as for `serve`.
+    let o = common::binary::command()
+        .args(["message", "clear", "--base", "erp"])
+        .env("V8HELP_MESSAGES", d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(dir.path().join("erp.json")).unwrap(), "{}\n");
+
+    let o = v8help(&[
+        "message",
+        "set",
+        "x",
+        "--until",
+        "+1h",
+        "--base",
+        "../etc",
+        "--messages",
+        d,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--base \"../etc\""), "{}", stderr(&o));
+    let o = common::binary::command()
+        .args(["message", "check", "--base", "erp"])
+        .env_remove("V8HELP_MESSAGES")
+        .output()
+        .unwrap();
+    assert!(stderr(&o).contains("--messages DIR"), "{}", stderr(&o));
+}
+
+#[test]
+fn message_list_shows_base_state_until_and_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, body: &str| std::fs::write(dir.path().join(name), body).unwrap();
+    w(
+        "erp.json",
+        r#"{"userMessage":"ERP down","expires":"2099-01-01T12:00:00Z"}"#,
+    );
+    w("hr.json", r#"{"userMessage":"old","expires":"2020-01-01T00:00:00Z"}"#);
+    w("crm.json", "{}");
+    w("notes.txt", "not a base");
+    let d = dir.path().to_str().unwrap();
+    let o = v8help(&["message", "list", "--messages", d, "--tz", "UTC"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(
+        lines[0].starts_with("BASE")
+            && lines[0].contains("STATE")
+            && lines[0].contains("UNTIL")
+            && lines[0].ends_with("TEXT")
+    );
+    assert!(
+        lines[1].starts_with("crm ") && lines[1].contains(" none "),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with("erp ")
+            && lines[2].contains("active")
+            && lines[2].contains("2099-01-01 12:00 +00:00")
+            && lines[2].ends_with("ERP down"),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].starts_with("hr ") && lines[3].contains("expired"),
+        "{}",
+        lines[3]
+    );
+
+    w("bad.json", "{");
+    let o = v8help(&["message", "list", "--messages", d, "--format", "json", "--tz", "UTC"]);
+    assert_eq!(o.status.code(), Some(1));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let bases: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["base"].as_str().unwrap())
+        .collect();
+    assert_eq!(bases, ["bad", "crm", "erp", "hr"]);
+    assert_eq!(rows[0]["state"], "invalid");
+    assert!(rows[0]["text"].as_str().unwrap().contains("line 1"), "{}", rows[0]);
+    assert_eq!(rows[2]["until"], "2099-01-01T12:00:00+00:00");
+    assert_eq!(rows[2]["text"], "ERP down");
+}

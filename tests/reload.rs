@@ -339,6 +339,49 @@ async fn writes_to_other_files_in_the_directory_do_not_cause_rereads() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_beside_a_message_given_as_a_relative_path_do_not_cause_rereads() {
+    // Regression: with `--message message.json` the watcher compared the events' absolute
+    // paths with "." and took every write in the directory (a report database beside the
+    // message) for an edit.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("message.json"), doc("relative")).unwrap();
+    let pki = Pki::new();
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+        "--message",
+        "message.json",
+    ];
+    let mut args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    args.extend([
+        "--cert".as_ref(),
+        pki.cert_path.as_os_str(),
+        "--key".as_ref(),
+        pki.key_path.as_os_str(),
+    ]);
+    let server = Binary::serve_in(dir.path(), &args, &[]);
+    let http = server.http.expect("plain HTTP listener");
+    let checks = || async { http_get(http, "/healthz").await.json()["checks"].as_u64().unwrap() };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = checks().await;
+    let other = dir.path().join("reports.db");
+    for i in 0..200 {
+        std::fs::write(&other, format!("page {i}\n")).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = checks().await;
+    assert!(
+        after - before <= 1,
+        "{} re-reads for writes to another file",
+        after - before
+    );
+    assert_eq!(http_get(http, "/").await.json()["userMessage"], "relative");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_file_keeps_the_message_until_it_reappears() {
     let server = TestServer::start(Some(&doc("kept")), |_| {}).await;
     std::fs::remove_file(&server.message).unwrap();

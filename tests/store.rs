@@ -2,17 +2,21 @@
 //! a temporary directory) and against PostgreSQL (a fresh database of its own on the test
 //! server; skipped with a reason where none answers, failing under `CI=true`).
 //! Then the PostgreSQL-only cases: migrations raced by two processes, two stores sharing
-//! one database.
+//! one database, outbox claims by two replicas never overlapping; and SQLite's WAL mode.
 
 mod common;
 use common::postgres as common_postgres;
+use common::reports as common_reports;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
+use serde_json::json;
+use v8help::reports::{Reports, ReportsConfig};
 use v8help::store::{
-    ArchiveFile, GroupQuery, LoginFailure, Mark, MarkState, NewReport, ReportFields, Session, Store, StoreError,
+    ArchiveFile, Claim, Delivery, Forwarding, GroupQuery, LoginFailure, Mark, MarkState, NewReport, OutboxKind,
+    OutboxStats, ReportFields, Session, Store, StoreError,
 };
 
 /// A store under test, with what keeps its database alive.
@@ -48,6 +52,15 @@ impl Fixture {
     /// The same database opened again, as a restarted service (or another replica) would.
     fn reopen(&self) -> Arc<dyn Store> {
         v8help::store::open(&self.address).unwrap()
+    }
+
+    /// The same database opened by a service that forwards as `forward` says.
+    fn reopen_forwarding(&self, forward: Forwarding) -> Arc<dyn Store> {
+        let options = v8help::store::OpenOptions {
+            forward,
+            ..Default::default()
+        };
+        v8help::store::open_with(&self.address, &options).unwrap()
     }
 }
 
@@ -87,6 +100,9 @@ both_stores!(
     purges_remove_the_oldest,
     concurrent_reports_all_commit,
     data_survives_reopening,
+    the_intake_groups_and_marks_through_the_store,
+    outbox_rows_are_written_with_their_report,
+    outbox_rows_are_leased_retried_and_finished,
 );
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -399,7 +415,241 @@ async fn data_survives_reopening(f: Fixture) {
     assert!(id2 > id, "numbers keep growing after a restart");
 }
 
+async fn the_intake_groups_and_marks_through_the_store(f: Fixture) {
+    let reports = Reports::new(f.store.clone(), ReportsConfig::with_db(&f.address))
+        .await
+        .unwrap();
+    let take = |changes: Vec<(&'static str, serde_json::Value)>, when| {
+        let reports = reports.clone();
+        async move {
+            let archive = Bytes::from(common_reports::report_archive(&common_reports::report_json(&changes)));
+            reports.take(archive, Some("127.0.0.1:1".into()), when).await.unwrap()
+        }
+    };
+    let a = take(vec![], at(0)).await;
+    let b = take(vec![("/sessionInfo/userName", json!("Петров"))], at(10)).await;
+    let by_text = vec![
+        ("/errorInfo/applicationErrorInfo/stackHash", json!("")),
+        ("/errorInfo/systemErrorInfo/clientStackHash", json!("")),
+        ("/errorInfo/systemErrorInfo/serverStackHash", json!("")),
+        ("/errorInfo/applicationErrorInfo/errors", json!([["Нет связи", []]])),
+    ];
+    let c = take(by_text, at(20)).await;
+    assert!(a < b && b < c);
+    let groups = f.store.list_groups(GroupQuery::default()).await.unwrap();
+    assert_eq!(groups.len(), 2, "grouped by stack hash, then by text: {groups:?}");
+    assert!(groups[0].key.starts_with("text:"));
+    assert_eq!((groups[1].count, groups[1].users), (2, 2));
+    let key = groups[1].key.clone();
+
+    let mark = Mark {
+        state: MarkState::Known,
+        note: "Известная ошибка, исправим в 3.0.151".into(),
+        by: "anna".into(),
+        at: at(30),
+    };
+    reports.mark(&key, Some(mark.clone())).await.unwrap();
+    assert_eq!(f.store.group(&key).await.unwrap().unwrap().mark, Some(mark.clone()));
+    assert_eq!(reports.marks().all.get(&key), Some(&mark));
+    // A mark cleared elsewhere (another replica, the CLI) reaches getInfo's memory on reload.
+    f.reopen().clear_mark(&key).await.unwrap();
+    assert!(reports.marks().all.contains_key(&key), "memory only changes on reload");
+    reports.reload_marks().await.unwrap();
+    assert!(reports.marks().all.is_empty());
+}
+
+fn forwarding(threshold: Option<u64>) -> Forwarding {
+    Forwarding {
+        every_report: vec!["sentry".into()],
+        group_events: vec!["webhook:a".into()],
+        threshold,
+    }
+}
+
+fn claim(token: &str, now: DateTime<Utc>, limit: usize) -> Claim {
+    Claim {
+        targets: vec!["sentry".into(), "webhook:a".into()],
+        now,
+        lease_until: now + chrono::Duration::seconds(60),
+        token: token.into(),
+        limit,
+    }
+}
+
+async fn outbox_rows_are_written_with_their_report(f: Fixture) {
+    let s = f.reopen_forwarding(forwarding(Some(3)));
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(s.put_report(report("g1", "u", "m", at(i))).await.unwrap());
+    }
+    let other = s.put_report(report("g2", "u", "m", at(5))).await.unwrap();
+    let items = s.claim_outbox(claim("t", at(100), 100)).await.unwrap();
+    let sentry: Vec<_> = items
+        .iter()
+        .filter(|i| i.target == "sentry")
+        .map(|i| (i.kind, i.report_id, i.group_key.as_str()))
+        .collect();
+    let mut expected: Vec<_> = ids.iter().map(|id| (OutboxKind::Report, Some(*id), "g1")).collect();
+    expected.push((OutboxKind::Report, Some(other), "g2"));
+    assert_eq!(sentry, expected, "one row per report for Sentry");
+    let hooks: Vec<_> = items
+        .iter()
+        .filter(|i| i.target == "webhook:a")
+        .map(|i| (i.kind, i.group_key.as_str(), i.count, i.report_id))
+        .collect();
+    assert_eq!(
+        hooks,
+        [
+            (OutboxKind::NewGroup, "g1", 1, Some(ids[0])),
+            (OutboxKind::Threshold, "g1", 3, Some(ids[2])),
+            (OutboxKind::NewGroup, "g2", 1, Some(other)),
+        ],
+        "a new group and the threshold once each, not again at the fourth report"
+    );
+    assert!(items.iter().all(|i| i.attempts == 0 && i.created_at == i.next_at));
+    // A service that forwards nothing writes no rows.
+    f.store.put_report(report("g3", "u", "m", at(6))).await.unwrap();
+    let stats = s.outbox_stats().await.unwrap();
+    assert_eq!(stats.pending, items.len() as u64);
+}
+
+async fn outbox_rows_are_leased_retried_and_finished(f: Fixture) {
+    let s = f.reopen_forwarding(Forwarding {
+        every_report: vec!["sentry".into()],
+        ..Forwarding::default()
+    });
+    for i in 0..3 {
+        s.put_report(report("g", "u", "m", at(i))).await.unwrap();
+    }
+    let a = s.claim_outbox(claim("a", at(10), 2)).await.unwrap();
+    assert_eq!(a.len(), 2, "the oldest two");
+    let b = s.claim_outbox(claim("b", at(20), 10)).await.unwrap();
+    assert_eq!(b.len(), 1, "the leased ones are not claimed again");
+    assert!(a.iter().all(|i| i.id < b[0].id));
+    assert!(s.claim_outbox(claim("c", at(20), 10)).await.unwrap().is_empty());
+
+    assert!(
+        !s.finish_outbox(a[0].id, "b", Delivery::Delivered, at(30))
+            .await
+            .unwrap(),
+        "only the lease holder records an outcome"
+    );
+    assert!(
+        s.finish_outbox(a[0].id, "a", Delivery::Delivered, at(30))
+            .await
+            .unwrap()
+    );
+    let retry = Delivery::Retry {
+        error: "HTTP 503: <busy>".into(),
+        next_at: at(200),
+    };
+    assert!(s.finish_outbox(a[1].id, "a", retry, at(30)).await.unwrap());
+    let refused = Delivery::Failed {
+        error: "HTTP 400: bad envelope".into(),
+    };
+    assert!(s.finish_outbox(b[0].id, "b", refused, at(31)).await.unwrap());
+    assert_eq!(
+        s.outbox_stats().await.unwrap(),
+        OutboxStats {
+            pending: 1,
+            retrying: 1,
+            delivered: 1,
+            failed: 1
+        }
+    );
+    let problems = s.outbox_problems(10).await.unwrap();
+    let shown: Vec<_> = problems
+        .iter()
+        .map(|p| (p.id, p.attempts, p.last_error.as_deref(), p.failed_at.is_some()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (a[1].id, 1, Some("HTTP 503: <busy>"), false),
+            (b[0].id, 1, Some("HTTP 400: bad envelope"), true),
+        ]
+    );
+
+    // The retry time survives a restart.
+    drop(s);
+    let again = f.reopen_forwarding(Forwarding::default());
+    assert!(again.claim_outbox(claim("d", at(199), 10)).await.unwrap().is_empty());
+    let due = again.claim_outbox(claim("d", at(200), 10)).await.unwrap();
+    assert_eq!(
+        due.iter().map(|i| (i.id, i.attempts)).collect::<Vec<_>>(),
+        [(a[1].id, 1)]
+    );
+    // A claimer that died without an outcome: once its lease ran out, the row is claimed again.
+    assert!(again.claim_outbox(claim("e", at(259), 10)).await.unwrap().is_empty());
+    let reclaimed = again.claim_outbox(claim("e", at(260), 10)).await.unwrap();
+    assert_eq!(reclaimed.len(), 1);
+    assert!(
+        !again
+            .finish_outbox(a[1].id, "d", Delivery::Delivered, at(261))
+            .await
+            .unwrap()
+    );
+    assert!(
+        again
+            .finish_outbox(a[1].id, "e", Delivery::Delivered, at(261))
+            .await
+            .unwrap()
+    );
+    // Retention removes finished rows with the reports.
+    again.purge_older_than(at(1000)).await.unwrap();
+    assert_eq!(again.outbox_stats().await.unwrap(), OutboxStats::default());
+}
+
 // PostgreSQL only.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outbox_claims_of_two_replicas_never_overlap() {
+    let Some(f) = Fixture::postgres("postgres_outbox_claims_of_two_replicas_never_overlap") else {
+        return;
+    };
+    let plan = Forwarding {
+        every_report: vec!["sentry".into()],
+        ..Forwarding::default()
+    };
+    let writer = f.reopen_forwarding(plan);
+    for i in 0..120 {
+        writer.put_report(report("g", "u", "m", at(i))).await.unwrap();
+    }
+    let replicas = [f.reopen(), f.reopen()];
+    let claimers: Vec<_> = (0..6)
+        .map(|n| {
+            let store = replicas[n % 2].clone();
+            tokio::spawn(async move {
+                let token = format!("claimer-{n}");
+                let mut mine = Vec::new();
+                loop {
+                    let items = store.claim_outbox(claim(&token, at(500), 3)).await.unwrap();
+                    if items.is_empty() {
+                        return mine;
+                    }
+                    for i in items {
+                        assert!(
+                            store
+                                .finish_outbox(i.id, &token, Delivery::Delivered, at(501))
+                                .await
+                                .unwrap()
+                        );
+                        mine.push(i.id);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for c in claimers {
+        all.extend(c.await.unwrap());
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((n, all.len()), (120, 120), "every row claimed by exactly one claimer");
+    assert_eq!(replicas[0].outbox_stats().await.unwrap().delivered, 120);
+}
 
 #[test]
 fn postgres_migrations_run_once_when_openers_race() {
@@ -418,7 +668,7 @@ fn postgres_migrations_run_once_when_openers_race() {
         t.join().unwrap().expect("every opener succeeds");
     }
     let versions = common_postgres::query_texts(&db.url, "SELECT version::text FROM schema_migrations ORDER BY 1");
-    assert_eq!(versions, ["1"], "each migration recorded once");
+    assert_eq!(versions, ["1", "2"], "each migration recorded once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -465,12 +715,14 @@ fn postgres_password_comes_from_the_file() {
     let options = v8help::store::OpenOptions {
         password_file: Some(empty.clone()),
         spool: None,
+        ..Default::default()
     };
     let err = v8help::store::open_with(&db.url, &options).unwrap_err();
     assert!(err.to_string().contains("the password file is empty"), "{err}");
     let missing = v8help::store::OpenOptions {
         password_file: Some(dir.path().join("missing")),
         spool: None,
+        ..Default::default()
     };
     let err = v8help::store::open_with(&db.url, &missing).unwrap_err();
     assert!(err.to_string().contains("cannot read the password file"), "{err}");
@@ -480,6 +732,7 @@ fn postgres_password_comes_from_the_file() {
     let ok = v8help::store::OpenOptions {
         password_file: Some(secret),
         spool: None,
+        ..Default::default()
     };
     v8help::store::open_with(&db.url, &ok).expect("opens with the password from the file");
     let sqlite = format!("sqlite:{}", dir.path().join("r.db").display());
@@ -502,4 +755,24 @@ fn postgres_unreachable_is_reported_as_unavailable() {
     let text = err.to_string();
     assert!(text.contains("unreachable"), "{text}");
     assert!(!text.contains("hunter2") && text.contains("v8help:***@"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reopening_applies_no_migration_twice_and_stays_in_wal() {
+    let f = Fixture::sqlite().unwrap();
+    let id = f.store.put_report(report("g", "u", "m", at(0))).await.unwrap();
+    let again = f.reopen();
+    assert!(again.report(id).await.unwrap().is_some());
+    let path = f.address.strip_prefix("sqlite:").unwrap();
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, [1, 2, 3]);
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
 }

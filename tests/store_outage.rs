@@ -1,7 +1,9 @@
 //! PostgreSQL stopped during a flood of reports and started again: every report the store
 //! acknowledged is in the database afterwards (through the spool), and the store says it is
-//! unreachable while it is. Runs on a cluster of the test's own (initdb + pg_ctl on a free
-//! port), never the machine's main server.
+//! unreachable while it is. And `v8help serve` started while PostgreSQL is down: it serves
+//! the message and getInfo, spools reports, and connects (migrations, marks, replay) once
+//! the database is up. Runs on a cluster of the test's own (initdb + pg_ctl on a free port),
+//! never the machine's main server.
 
 mod common;
 use common::postgres as common_postgres;
@@ -41,6 +43,7 @@ async fn postgres_stopped_during_a_flood_loses_no_acknowledged_report() {
     let options = OpenOptions {
         password_file: None,
         spool: Some((spool.path().to_path_buf(), 256 * 1024 * 1024)),
+        ..OpenOptions::default()
     };
     let store: Arc<dyn Store> = v8help::store::open_with(&db.url, &options).unwrap();
 
@@ -132,4 +135,104 @@ async fn postgres_stopped_during_a_flood_loses_no_acknowledged_report() {
         assert!(mine.windows(2).all(|w| w[0] <= w[1]), "client {c} out of order");
     }
     drop(db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_starts_while_postgres_is_down_and_connects_when_it_is_up() {
+    use common::Binary;
+    use common::reports::{http_post, metric, report_archive, report_json};
+    use serde_json::json;
+
+    let Some(cluster) =
+        common_postgres::Cluster::start("serve_starts_while_postgres_is_down_and_connects_when_it_is_up")
+    else {
+        return;
+    };
+    cluster.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let message = dir.path().join("message.json");
+    std::fs::write(
+        &message,
+        json!({"userMessage": "Плановые работы до 14:00", "expires": (Utc::now() + chrono::Duration::hours(1)).to_rfc3339()})
+            .to_string(),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let http = format!("127.0.0.1:{port}");
+    let spool = dir.path().join("spool");
+    let arg = std::ffi::OsStr::new;
+    let v8help = Binary::serve(
+        &[
+            arg("serve"),
+            arg("--listen"),
+            arg("127.0.0.1:0"),
+            arg("--http-listen"),
+            arg(&http),
+            arg("--message"),
+            message.as_os_str(),
+            arg("--reports-spool"),
+            spool.as_os_str(),
+        ],
+        &[("V8HELP_REPORTS_DB", &cluster.url)],
+    );
+    let addr = v8help.http.unwrap();
+
+    // Down: the message and getInfo are answered, reports are spooled (200), /metrics says so.
+    let served = common::http_get(addr, "/message.json").await;
+    assert_eq!(served.status, 200);
+    assert_eq!(served.json()["userMessage"], "Плановые работы до 14:00");
+    let hash = "C0FFEE00C0FFEE00C0FFEE00C0FFEE00";
+    let get_info = || async {
+        let body = json!({"appStackHash": hash}).to_string();
+        let r = http_post(addr, "/reports/getInfo", &[("content-type", "application/json")], body).await;
+        assert_eq!(r.status, 200);
+        r.json()
+    };
+    assert_eq!(get_info().await["needSendReport"], true);
+    for _ in 0..3 {
+        let r = http_post(
+            addr,
+            "/reports/pushReport",
+            &[("content-type", "application/zip")],
+            report_archive(&report_json(&[])),
+        )
+        .await;
+        assert_eq!(r.status, 200, "spooled while the database is down");
+    }
+    let scrape = common::http_get(addr, "/metrics").await;
+    assert_eq!(metric(scrape.text(), "v8help_store_reachable"), Some(0.0));
+    assert_eq!(metric(scrape.text(), "v8help_store_spooled_reports"), Some(3.0));
+
+    // Up: the spool is replayed into the migrated database, and a mark written there
+    // reaches getInfo.
+    cluster.restart();
+    common::wait_for(Duration::from_secs(30), "the spool replayed", || async {
+        let s = common::http_get(addr, "/metrics").await;
+        (metric(s.text(), "v8help_store_spooled_reports") == Some(0.0)).then_some(())
+    })
+    .await;
+    let count = common_postgres::query_texts(&cluster.url, "SELECT COUNT(*)::text FROM reports");
+    assert_eq!(count, ["3"]);
+    let versions = common_postgres::query_texts(&cluster.url, "SELECT version::text FROM schema_migrations ORDER BY 1");
+    assert_eq!(versions, ["1", "2"]);
+    common_postgres::admin(
+        &cluster.url,
+        &format!(
+            "INSERT INTO marks (group_key, state, note, set_by, set_at) VALUES ('app:{hash}', 'known', 'Уже чиним', 'anna', 0)"
+        ),
+    )
+    .unwrap();
+    let answer = common::wait_for(Duration::from_secs(10), "getInfo to answer by the mark", || async {
+        let a = get_info().await;
+        (a["needSendReport"] == false).then_some(a)
+    })
+    .await;
+    assert_eq!(answer["userMessage"], "Уже чиним");
+    let scrape = common::http_get(addr, "/metrics").await;
+    assert_eq!(metric(scrape.text(), "v8help_store_reachable"), Some(1.0));
+    drop(v8help);
 }

@@ -47,15 +47,79 @@
       unreachable: 'Служба сообщений тоже недоступна, а свежего сообщения в памяти браузера нет.',
       expired: 'Срок действия сообщения истёк.',
     },
+    kk: {
+      titleFallback: 'Қосымшаға қосылу мүмкін емес',
+      titleDirect: 'Әкімшілердің хабарламалары',
+      network: 'Серверге қосылу мүмкін емес.',
+      timeout: 'Сервер {seconds} секунд ішінде жауап бермеді.',
+      status: 'Сервер {status} қатесімен жауап берді.',
+      later: 'Бірнеше минуттан кейін қайталап көріңіз.',
+      messageHeading: 'Әкімшілердің хабарламасы',
+      expires: '{time} дейін жарамды',
+      fetched: 'Алынған уақыты: {time}. Хабарлама қызметі қазір қолжетімсіз, сондықтан бұл хабарлама ескірген болуы мүмкін.',
+      help: 'Көмек керек',
+      retry: 'Қайталау',
+      refresh: 'Қайта тексеру',
+      checking: 'Әкімшілерден хабарлама бар-жоғы тексерілуде…',
+      noMessage: 'Қазір әкімшілерден хабарлама жоқ.',
+      unreachable: 'Хабарлама қызметі де қолжетімсіз, ал көрсетуге болатын жаңа хабарлама жоқ.',
+      expired: 'Хабарламаның мерзімі өтті.',
+      // For browsers without Kazakh dates (CLDR's medium date and short time).
+      months: ['қаң.', 'ақп.', 'нау.', 'сәу.', 'мам.', 'мау.', 'шіл.', 'там.', 'қыр.', 'қаз.', 'қар.', 'жел.'],
+      date: '{y} ж. {d} {MMM}, {HH}:{mm}',
+    },
+    lv: {
+      titleFallback: 'Nevar izveidot savienojumu ar lietotni',
+      titleDirect: 'Administratoru ziņojumi',
+      network: 'Serveris nav sasniedzams.',
+      timeout: 'Serveris neatbildēja {seconds} sekunžu laikā.',
+      status: 'Serveris atbildēja ar kļūdu {status}.',
+      later: 'Mēģiniet vēlreiz pēc dažām minūtēm.',
+      messageHeading: 'Administratoru ziņojums',
+      expires: 'Spēkā līdz {time}',
+      fetched: 'Saņemts {time}. Ziņojumu pakalpojums pašlaik nav sasniedzams, tāpēc šis ziņojums var būt novecojis.',
+      help: 'Nepieciešama palīdzība',
+      retry: 'Mēģināt vēlreiz',
+      refresh: 'Pārbaudīt vēlreiz',
+      checking: 'Pārbaudām, vai ir administratoru ziņojums…',
+      noMessage: 'Pašlaik nav neviena administratoru ziņojuma.',
+      unreachable: 'Arī ziņojumu pakalpojums nav sasniedzams, un nav neviena nesena ziņojuma, ko parādīt.',
+      expired: 'Ziņojuma derīguma termiņš ir beidzies.',
+      months: ['janv.', 'febr.', 'marts', 'apr.', 'maijs', 'jūn.', 'jūl.', 'aug.', 'sept.', 'okt.', 'nov.', 'dec.'],
+      date: '{y}. gada {d}. {MMM} {HH}:{mm}',
+    },
+    hy: {
+      titleFallback: 'Հնարավոր չէ միանալ հավելվածին',
+      titleDirect: 'Ադմինիստրատորների հաղորդագրություններ',
+      network: 'Սերվերը հասանելի չէ։',
+      timeout: 'Սերվերը չպատասխանեց {seconds} վայրկյանի ընթացքում։',
+      status: 'Սերվերը պատասխանեց {status} սխալով։',
+      later: 'Փորձեք կրկին մի քանի րոպեից։',
+      messageHeading: 'Հաղորդագրություն ադմինիստրատորներից',
+      expires: 'Գործում է մինչև {time}',
+      fetched: 'Ստացվել է {time}։ Հաղորդագրությունների ծառայությունն այժմ հասանելի չէ, ուստի այս հաղորդագրությունը կարող է հնացած լինել։',
+      help: 'Օգնություն',
+      retry: 'Կրկին փորձել',
+      refresh: 'Կրկին ստուգել',
+      checking: 'Ստուգում ենք, արդյոք կա հաղորդագրություն ադմինիստրատորներից…',
+      noMessage: 'Այս պահին ադմինիստրատորներից հաղորդագրություն չկա։',
+      unreachable: 'Հաղորդագրությունների ծառայությունը նույնպես հասանելի չէ, և ցույց տալու թարմ հաղորդագրություն չկա։',
+      expired: 'Հաղորդագրության ժամկետը լրացել է։',
+      months: ['հնվ', 'փտվ', 'մրտ', 'ապր', 'մյս', 'հնս', 'հլս', 'օգս', 'սեպ', 'հոկ', 'նոյ', 'դեկ'],
+      date: '{d} {MMM}, {y} թ., {HH}:{mm}',
+    },
   };
 
   const languages = (navigator.languages && navigator.languages.length)
     ? Array.from(navigator.languages)
     : [navigator.language || 'en'];
   const primary = languages[0];
-  const uiLanguage = languages
-    .map((tag) => tag.toLowerCase().split('-')[0])
-    .find((tag) => Object.prototype.hasOwnProperty.call(STRINGS, tag)) || 'en';
+  // The first of the browser's languages the page has texts for (en when none); dates are
+  // written in that language too (the browser's own order when none fits).
+  const known = (tag) => Object.prototype.hasOwnProperty.call(STRINGS, tag.toLowerCase().split('-')[0]);
+  const uiIndex = languages.findIndex(known);
+  const uiLanguage = uiIndex >= 0 ? languages[uiIndex].toLowerCase().split('-')[0] : 'en';
+  const dateLocales = uiIndex >= 0 ? languages.slice(uiIndex) : languages;
   const T = STRINGS[uiLanguage];
 
   const $ = (id) => document.getElementById(id);
@@ -76,9 +140,28 @@
 
   let dateFormat;
   try {
-    dateFormat = new Intl.DateTimeFormat(languages, { dateStyle: 'medium', timeStyle: 'short' });
+    dateFormat = new Intl.DateTimeFormat(dateLocales, { dateStyle: 'medium', timeStyle: 'short' });
   } catch (_) {
     dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  }
+  // A browser without date names for the page's language (Chromium has no Armenian ones)
+  // would write the date in English: the page then writes it itself, in local time.
+  let intlKnows = false;
+  try {
+    intlKnows = Intl.DateTimeFormat.supportedLocalesOf([uiLanguage]).length > 0;
+  } catch (_) {
+    intlKnows = false;
+  }
+  if (!intlKnows && T.months && T.date) {
+    const two = (n) => String(n).padStart(2, '0');
+    dateFormat = {
+      format: (ms) => {
+        const t = new Date(ms);
+        return fill(T.date, {
+          y: t.getFullYear(), d: t.getDate(), MMM: T.months[t.getMonth()], HH: two(t.getHours()), mm: two(t.getMinutes()),
+        });
+      },
+    };
   }
 
   function setText(id, text) {

@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use super::url_template::{Fill, UrlTemplate};
 use crate::v8i::{
     self, BaseList, Diagnostic, Edited, Entry, EntryKind, HELP_TEXT_KEY, HELP_URL_KEY, OrderInList, SetKey, Severity,
     V8iError,
@@ -94,7 +95,9 @@ pub struct SetHelpArgs {
     /// StartupErrorHelpText: the text shown under the startup error (one line).
     #[arg(long)]
     pub text: Option<String>,
-    /// StartupErrorHelpURL: the "Need help" link (http or https; "" for none).
+    /// StartupErrorHelpURL: the "Need help" link (http or https; "" for none). `{name}` and
+    /// `{id}` are replaced, percent-encoded, by each base's name and ID, so that every base
+    /// gets its own page: 'https://help.example.ru/{name}/help'.
     #[arg(long)]
     pub url: Option<String>,
     /// Only bases with this name (case-insensitive, as the platform compares) or ID.
@@ -332,7 +335,7 @@ const MAX_CELL: usize = 48;
 
 /// Writes rows as columns two spaces apart, the first row being the header. Control
 /// characters become spaces so a value cannot break the layout.
-fn write_table(out: &mut String, rows: &[Vec<String>]) {
+pub(super) fn write_table(out: &mut String, rows: &[Vec<String>]) {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
@@ -423,7 +426,18 @@ fn selected_by(selector: &str, entry: &Entry<'_>) -> bool {
 }
 
 fn set_help(args: &SetHelpArgs, out: &mut String) -> anyhow::Result<u8> {
-    if let Some(url) = args.url.as_deref().filter(|u| !u.is_empty() && !v8i::is_http_url(u)) {
+    let template = match args.url.as_deref().map(UrlTemplate::parse).transpose() {
+        Ok(template) => template,
+        Err(problem) => {
+            eprintln!("v8help: --url {problem}; nothing written");
+            return Ok(1);
+        }
+    };
+    if let Some(url) = args
+        .url
+        .as_deref()
+        .filter(|u| !u.is_empty() && !v8i::is_http_url(u) && !template.as_ref().is_some_and(UrlTemplate::is_template))
+    {
         eprintln!("v8help: --url {url:?} is not an http(s) URL; nothing written");
         return Ok(1);
     }
@@ -437,7 +451,7 @@ fn set_help(args: &SetHelpArgs, out: &mut String) -> anyhow::Result<u8> {
     let mut edits: Vec<Edited> = Vec::with_capacity(lists.len());
     let mut refusals = Vec::new();
     for (source, list) in sources.iter().zip(&lists) {
-        let mut sets = Vec::new();
+        let mut picked_entries = Vec::new();
         for entry in list.entries().filter(|e| e.kind() == EntryKind::Base) {
             let mut picked = args.only.is_empty();
             for (i, selector) in args.only.iter().enumerate() {
@@ -446,9 +460,35 @@ fn set_help(args: &SetHelpArgs, out: &mut String) -> anyhow::Result<u8> {
                     picked = true;
                 }
             }
-            if !picked {
-                continue;
+            if picked {
+                picked_entries.push(entry);
             }
+        }
+        // Each base's own URL, when --url has {name} or {id}.
+        let mut urls: Vec<String> = Vec::with_capacity(picked_entries.len());
+        if let Some(template) = &template {
+            for entry in &picked_entries {
+                match template.fill(Fill {
+                    name: entry.name,
+                    id: entry.id,
+                }) {
+                    Ok(url) if url.is_empty() || v8i::is_http_url(&url) => urls.push(url),
+                    Ok(url) => {
+                        refusals.push(format!(
+                            "{}:{}: --url gives {url:?}, not an http(s) URL",
+                            source.shown, entry.line
+                        ));
+                        urls.push(url);
+                    }
+                    Err(problem) => {
+                        refusals.push(format!("{}:{}: --url: {problem}", source.shown, entry.line));
+                        urls.push(String::new());
+                    }
+                }
+            }
+        }
+        let mut sets = Vec::new();
+        for (i, entry) in picked_entries.iter().enumerate() {
             if let Some(text) = &args.text {
                 sets.push(SetKey {
                     section: entry.section,
@@ -456,7 +496,7 @@ fn set_help(args: &SetHelpArgs, out: &mut String) -> anyhow::Result<u8> {
                     value: text,
                 });
             }
-            if let Some(url) = &args.url {
+            if let Some(url) = urls.get(i) {
                 sets.push(SetKey {
                     section: entry.section,
                     key: HELP_URL_KEY,

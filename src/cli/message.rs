@@ -1,5 +1,6 @@
 //! `v8help message …`: check, show, set and clear the message document — the admin's tools
-//! for writing the file without hand-editing JSON during an outage.
+//! for writing the file without hand-editing JSON during an outage. `--base NAME` works on
+//! a base's document in the messages directory instead; `list` lists them all.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,11 @@ pub enum MessageCommand {
     /// Validate a message document; exit 1 with the error (line, column or field) if invalid.
     Check {
         /// The document [default: message.json].
+        #[arg(conflicts_with = "base")]
         path: Option<PathBuf>,
+        /// Or a base's document in the messages directory.
+        #[command(flatten)]
+        base: BaseArg,
         /// The zone for local date-times in the document (`--tz`).
         #[command(flatten)]
         zone: ZoneArg,
@@ -27,7 +32,11 @@ pub enum MessageCommand {
     /// Print what clients receive now (or at --at), for a language.
     Show {
         /// The document [default: message.json].
+        #[arg(conflicts_with = "base")]
         path: Option<PathBuf>,
+        /// Or a base's document in the messages directory.
+        #[command(flatten)]
+        base: BaseArg,
         /// Language tag, as ?lang= would choose it.
         #[arg(long, value_name = "TAG")]
         lang: Option<String>,
@@ -43,9 +52,63 @@ pub enum MessageCommand {
     /// Take the message down: atomically write `{}`.
     Clear {
         /// The document [default: message.json].
-        #[arg(long, value_name = "PATH", env = "V8HELP_MESSAGE")]
+        #[arg(long, value_name = "PATH", env = "V8HELP_MESSAGE", conflicts_with = "base")]
         file: Option<PathBuf>,
+        /// Or a base's document in the messages directory.
+        #[command(flatten)]
+        base: BaseArg,
     },
+    /// List the bases of a messages directory: base, state, until, text. Exits 1 if a
+    /// document is invalid.
+    List {
+        /// The messages directory (`--messages` of `serve`).
+        #[arg(long, value_name = "DIR", env = "V8HELP_MESSAGES")]
+        messages: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        /// The zone for local date-times in the documents (`--tz`).
+        #[command(flatten)]
+        zone: ZoneArg,
+    },
+}
+
+/// `--base NAME [--messages DIR]`: the document `DIR/NAME.json` of one base.
+#[derive(Debug, Args)]
+pub struct BaseArg {
+    /// The base whose document to use: DIR/NAME.json of the messages directory.
+    #[arg(long, value_name = "NAME")]
+    pub base: Option<String>,
+    /// The messages directory (`--messages` of `serve`).
+    #[arg(long, value_name = "DIR", env = "V8HELP_MESSAGES")]
+    pub messages: Option<PathBuf>,
+}
+
+impl BaseArg {
+    /// `DIR/NAME.json` when `--base` is given.
+    fn path(&self) -> anyhow::Result<Option<PathBuf>> {
+        let Some(base) = &self.base else {
+            return Ok(None);
+        };
+        if !crate::messages::name::is_valid(base) {
+            anyhow::bail!(
+                "--base {base:?}: a base name is 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'"
+            );
+        }
+        let Some(dir) = &self.messages else {
+            anyhow::bail!("--base {base}: which messages directory? Give --messages DIR (or V8HELP_MESSAGES)");
+        };
+        Ok(Some(dir.join(format!("{base}.json"))))
+    }
+}
+
+/// Output format of `message list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns for reading.
+    Table,
+    /// An array of objects for scripts.
+    Json,
 }
 
 /// `--tz`, shared by the sub-commands that read times.
@@ -74,8 +137,11 @@ pub struct SetArgs {
     #[arg(long, value_name = "URL")]
     pub help_url: Option<String>,
     /// The document [default: message.json].
-    #[arg(long, value_name = "PATH", env = "V8HELP_MESSAGE")]
+    #[arg(long, value_name = "PATH", env = "V8HELP_MESSAGE", conflicts_with = "base")]
     pub file: Option<PathBuf>,
+    /// Or a base's document in the messages directory.
+    #[command(flatten)]
+    pub base: BaseArg,
     /// The zone for local date-times and HH:MM in `--until` and `--from` (`--tz`).
     #[command(flatten)]
     pub zone: ZoneArg,
@@ -87,8 +153,8 @@ pub fn run(cmd: MessageCommand) -> anyhow::Result<u8> {
     let now = Utc::now();
     let mut out = std::io::stdout().lock();
     match cmd {
-        MessageCommand::Check { path, zone } => {
-            let path = path.unwrap_or_else(default_path);
+        MessageCommand::Check { path, base, zone } => {
+            let path = base.path()?.or(path).unwrap_or_else(default_path);
             let zone = zone.resolve()?;
             match load(&path, zone)? {
                 Ok(doc) => {
@@ -101,8 +167,14 @@ pub fn run(cmd: MessageCommand) -> anyhow::Result<u8> {
                 }
             }
         }
-        MessageCommand::Show { path, lang, at, zone } => {
-            let path = path.unwrap_or_else(default_path);
+        MessageCommand::Show {
+            path,
+            base,
+            lang,
+            at,
+            zone,
+        } => {
+            let path = base.path()?.or(path).unwrap_or_else(default_path);
             let zone = zone.resolve()?;
             let at = match at {
                 Some(at) => parse_when(&at, now, zone)?.at.with_timezone(&Utc),
@@ -128,8 +200,11 @@ pub fn run(cmd: MessageCommand) -> anyhow::Result<u8> {
             Ok(0)
         }
         MessageCommand::Set(args) => set(args, now, &mut out),
-        MessageCommand::Clear { file } => {
-            let path = file.unwrap_or_else(default_path);
+        MessageCommand::List { messages, format, zone } => {
+            super::message_list::run(&messages, format, zone.resolve()?, now, &mut out)
+        }
+        MessageCommand::Clear { file, base } => {
+            let path = base.path()?.or(file).unwrap_or_else(default_path);
             atomic::replace(&path, b"{}\n").map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
             writeln!(
                 out,
@@ -142,7 +217,11 @@ pub fn run(cmd: MessageCommand) -> anyhow::Result<u8> {
 }
 
 fn set(args: SetArgs, now: DateTime<Utc>, out: &mut impl Write) -> anyhow::Result<u8> {
-    let path = args.file.clone().unwrap_or_else(default_path);
+    let path = args
+        .base
+        .path()?
+        .or_else(|| args.file.clone())
+        .unwrap_or_else(default_path);
     let zone = args.zone.resolve()?;
     let mut fields: Map<String, Value> = match std::fs::read(&path) {
         Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Map::new(),
@@ -223,7 +302,7 @@ fn set(args: SetArgs, now: DateTime<Utc>, out: &mut impl Write) -> anyhow::Resul
 }
 
 impl ZoneArg {
-    fn resolve(&self) -> anyhow::Result<Zone> {
+    pub(super) fn resolve(&self) -> anyhow::Result<Zone> {
         Ok(match &self.tz {
             Some(name) => name.parse()?,
             None => Zone::system().0,
@@ -242,7 +321,7 @@ fn load(path: &Path, zone: Zone) -> anyhow::Result<Result<Document, String>> {
 }
 
 /// One line on what clients get: "active until 2026-11-22 14:00 +03:00; languages kk, lv".
-fn describe(doc: &Document, now: DateTime<Utc>, zone: Zone) -> String {
+pub(super) fn describe(doc: &Document, now: DateTime<Utc>, zone: Zone) -> String {
     let when =
         |t: DateTime<chrono::FixedOffset>| zone.at(t.with_timezone(&Utc)).format("%Y-%m-%d %H:%M %:z").to_string();
     let mut s = match doc.state(now) {

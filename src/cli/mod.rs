@@ -5,7 +5,9 @@
 
 pub mod bases;
 pub mod message;
+mod message_list;
 pub mod reports;
+pub mod url_template;
 pub mod users;
 
 use std::sync::Arc;

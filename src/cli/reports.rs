@@ -93,7 +93,7 @@ fn open(db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
     if crate::reports::config::is_postgres(&db.reports_db) {
         let options = store::OpenOptions {
             password_file: db.reports_db_password_file.clone(),
-            spool: None,
+            ..store::OpenOptions::default()
         };
         return Ok(store::open_with(&db.reports_db, &options)?);
     }

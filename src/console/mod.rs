@@ -1,7 +1,8 @@
 //! The support console: a separate HTTPS listener (`--admin-listen`, by default only on
 //! 127.0.0.1) with its own router, where support logs in and sees the error-report groups,
-//! the reports with their screenshots and files, the login failures per minute, and marks
-//! groups (which getInfo answers from at once).
+//! the reports with their screenshots and files, the login failures per minute, the
+//! forwarding outbox with its failed deliveries, and marks groups (which getInfo answers
+//! from at once).
 //!
 //! The public listeners never see any of it: they are served by [`crate::server`]'s router,
 //! which has no route into this module; this one is only served by [`ConsoleServer`].

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 
 use super::i18n::{Lang, Texts};
-use crate::store::{GroupSummary, Mark, MarkState, ReportDetail, ReportFields, ReportSummary};
+use crate::store::{
+    GroupSummary, Mark, MarkState, OutboxItem, OutboxKind, OutboxStats, ReportDetail, ReportFields, ReportSummary,
+};
 
 /// The console's stylesheet, served at `/console.css`.
 pub const CSS: &str = include_str!("../../web/console.css");
@@ -43,6 +45,7 @@ fn layout(lang: Lang, title: &str, viewer: Option<&Viewer<'_>>, body: Markup) ->
                         nav {
                             a href="/" { (t.groups) }
                             a href="/failures" { (t.failures) }
+                            a href="/forwarding" { (t.forwarding) }
                         }
                         form.logout method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(v.csrf);
@@ -279,9 +282,16 @@ pub fn report(lang: Lang, viewer: &Viewer<'_>, r: &ReportDetail, has_screenshot:
     )
 }
 
-/// The login failures page: per minute over the last 24 h, the total and the peak, and
-/// the busiest minutes.
-pub fn failures(lang: Lang, viewer: &Viewer<'_>, per_minute: &[u32], start: DateTime<Utc>) -> Markup {
+/// The login failures page: per minute over the last 24 h, the total and the peak, the
+/// busiest minutes, and the latest events with the base address each client used
+/// (`/NAME/`, or the root address).
+pub fn failures(
+    lang: Lang,
+    viewer: &Viewer<'_>,
+    per_minute: &[u32],
+    start: DateTime<Utc>,
+    latest: &[crate::store::LoginFailure],
+) -> Markup {
     let t = lang.t();
     let total: u64 = per_minute.iter().map(|&c| u64::from(c)).sum();
     let peak = per_minute.iter().copied().max().unwrap_or(0);
@@ -306,13 +316,102 @@ pub fn failures(lang: Lang, viewer: &Viewer<'_>, per_minute: &[u32], start: Date
                     }
                 }
             }
+            @if !latest.is_empty() {
+                h2 { (t.by_base) }
+                table.bases {
+                    thead { tr { th { (t.base) } th.num { (t.events) } } }
+                    tbody {
+                        @for (base, c) in count_by_base(latest) {
+                            tr { td.base { (base.unwrap_or(t.root_document)) } td.num { (c) } }
+                        }
+                    }
+                }
+                h2 { (t.latest_failures) }
+                table.latest {
+                    thead { tr { th { (t.time) } th { (t.base) } th { (t.client) } } }
+                    tbody {
+                        @for e in latest {
+                            tr {
+                                td.time { (e.at.format("%Y-%m-%d %H:%M:%S")) }
+                                td.base { (e.base.as_deref().unwrap_or(t.root_document)) }
+                                td { (e.client_addr.as_deref().unwrap_or("")) " " (e.user_agent.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+            }
         },
     )
+}
+
+/// Events per base among `events`, most first (`None`: the root address).
+fn count_by_base(events: &[crate::store::LoginFailure]) -> Vec<(Option<&str>, usize)> {
+    let mut counts: Vec<(Option<&str>, usize)> = Vec::new();
+    for e in events {
+        match counts.iter_mut().find(|(b, _)| *b == e.base.as_deref()) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((e.base.as_deref(), 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    counts
 }
 
 /// A short page saying something went wrong (404, 403, 500).
 pub fn problem(lang: Lang, viewer: Option<&Viewer<'_>>, text: &str) -> Markup {
     layout(lang, text, viewer, html! { p.problem role="alert" { (text) } })
+}
+
+/// The forwarding page: the outbox by state and the deliveries whose last attempt failed,
+/// with the error each target answered (text from outside: escaped like everything else).
+pub fn forwarding(lang: Lang, viewer: &Viewer<'_>, stats: &OutboxStats, problems: &[OutboxItem]) -> Markup {
+    let t = lang.t();
+    let kind = |k: OutboxKind| match k {
+        OutboxKind::Report => t.kind_report,
+        OutboxKind::NewGroup => t.kind_new_group,
+        OutboxKind::Threshold => t.kind_threshold,
+    };
+    layout(
+        lang,
+        t.forwarding,
+        Some(viewer),
+        html! {
+            h1 { (t.forwarding) }
+            dl.summary.outbox {
+                dt { (t.forward_pending) } dd.pending { (stats.pending) " (" (t.forward_retrying) " " (stats.retrying) ")" }
+                dt { (t.forward_delivered) } dd.delivered { (stats.delivered) }
+                dt { (t.forward_failed) } dd.failed { (stats.failed) }
+            }
+            h2 { (t.forward_problems) }
+            @if problems.is_empty() {
+                p.empty { (t.forward_no_problems) }
+            } @else {
+                table.problems {
+                    thead { tr {
+                        th { (t.forward_target) } th { (t.forward_kind) } th { (t.forward_group) } th.num { (t.forward_attempts) }
+                        th { (t.forward_last_error) } th { (t.forward_next) }
+                    } }
+                    tbody {
+                        @for p in problems {
+                            tr.undelivered {
+                                td.target { (p.target) }
+                                td { (kind(p.kind)) @if let Some(id) = p.report_id { " " a href=(format!("/reports/{id}")) { "#" (id) } } }
+                                td { a href=(group_url(&p.group_key)) { (p.group_key) } }
+                                td.num { (p.attempts) }
+                                td.error { (p.last_error.as_deref().unwrap_or("")) }
+                                td.time {
+                                    @match p.failed_at {
+                                        Some(at) => { (t.forward_given_up) " " (time(at)) }
+                                        None => { (time(p.next_at)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
 }
 
 #[cfg(test)]

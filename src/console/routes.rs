@@ -211,16 +211,27 @@ async fn route(
         (&Method::GET, ["failures"]) => {
             let step = chrono::Duration::minutes(1);
             let start = series_start(now, step, MINUTES);
-            store.login_failures_per_minute(start).await.map(|b| {
-                Some(html(pages::failures(
-                    lang,
-                    &viewer,
-                    &series(&b, now, step, MINUTES),
-                    start,
-                )))
-            })
+            match store.login_failures(start, LATEST_FAILURES).await {
+                Ok(latest) => store.login_failures_per_minute(start).await.map(|b| {
+                    Some(html(pages::failures(
+                        lang,
+                        &viewer,
+                        &series(&b, now, step, MINUTES),
+                        start,
+                        &latest,
+                    )))
+                }),
+                Err(err) => Err(err),
+            }
         }
         (&Method::GET, ["api", "health"]) => Ok(console.health.get().map(|report| json(&report()))),
+        (&Method::GET, ["forwarding"]) => match store.outbox_stats().await {
+            Ok(stats) => store
+                .outbox_problems(MAX_PROBLEMS)
+                .await
+                .map(|problems| Some(html(pages::forwarding(lang, &viewer, &stats, &problems)))),
+            Err(err) => Err(err),
+        },
         (&Method::GET, ["api", "groups"]) => groups_with_hours(console, now).await.map(|groups| {
             let list: Vec<serde_json::Value> = groups
                 .into_iter()
@@ -279,10 +290,15 @@ async fn route(
     }
 }
 
+/// Latest events listed (with their base) on the login-failures page.
+const LATEST_FAILURES: usize = 200;
+
 /// Minutes on the login-failures page.
 const MINUTES: usize = 24 * 60;
 /// Most reports listed on a group's page.
 const MAX_REPORTS: usize = 200;
+/// Most failed deliveries listed on the forwarding page.
+const MAX_PROBLEMS: usize = 100;
 
 /// Every group with its reports in each of the last 24 hours.
 async fn groups_with_hours(console: &Console, now: DateTime<Utc>) -> Result<Vec<(GroupSummary, Vec<u32>)>, StoreError> {

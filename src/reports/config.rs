@@ -56,6 +56,9 @@ pub struct ReportsArgs {
     /// Most bytes the spool holds; past it pushReport answers 503 [default: 1GiB].
     #[arg(long, env = "V8HELP_REPORTS_SPOOL_MAX", value_name = "SIZE")]
     pub reports_spool_max: Option<String>,
+    /// Forwarding to Sentry and webhooks (`--forward-…`, `--console-url`).
+    #[command(flatten)]
+    pub forward: crate::forward::ForwardArgs,
 }
 
 /// The same settings as written in the TOML file (`reports_db = …`).
@@ -79,6 +82,8 @@ pub struct ReportsFile {
     pub reports_spool: Option<PathBuf>,
     /// `reports_spool_max` (a number of bytes or a size such as "1GiB").
     pub reports_spool_max: Option<toml::Value>,
+    /// `forward_sentry`, `forward_webhook`, `forward_threshold`, `console_url`.
+    pub forward: crate::forward::ForwardFile,
 }
 
 /// Resolved error-report settings.
@@ -102,6 +107,8 @@ pub struct ReportsConfig {
     pub retention: Duration,
     /// Most archive bytes kept (`None`: no limit).
     pub max_bytes: Option<u64>,
+    /// Where reports are forwarded (Sentry, webhooks); empty: nowhere.
+    pub forward: crate::forward::ForwardConfig,
 }
 
 impl ReportsConfig {
@@ -117,6 +124,7 @@ impl ReportsConfig {
             max_size: DEFAULT_MAX_SIZE,
             retention: DEFAULT_RETENTION,
             max_bytes: None,
+            forward: crate::forward::ForwardConfig::default(),
         }
     }
 
@@ -173,6 +181,7 @@ impl ReportsConfig {
         if let Some(max) = size("--reports-spool-max", &args.reports_spool_max, file.reports_spool_max)? {
             c.spool_max = max;
         }
+        c.forward = crate::forward::ForwardConfig::resolve(&args.forward, file.forward)?;
         if let Some(r) = args.reports_retention.clone().or(file.reports_retention) {
             c.retention = parse_duration(&r).map_err(|p| invalid("--reports-retention", p))?;
         }

@@ -1,6 +1,6 @@
 //! The error-report figures of `/metrics`: pushReport outcomes, getInfo decisions,
-//! login-failure events (taken, dropped on a full queue, lost by the store) and the store's
-//! size.
+//! login-failure events (taken, dropped on a full queue, lost by the store), the store's
+//! size, and forwarding (attempts by target and result, outbox rows by state).
 
 use std::fmt;
 
@@ -45,5 +45,24 @@ pub fn encode(m: &ReportMetrics, encoder: &mut DescriptorEncoder) -> fmt::Result
         "Bytes of report archives in the store",
         None,
         MetricType::Gauge,
-    )?)
+    )?)?;
+    let mut attempts = encoder.encode_descriptor(
+        "forward_attempts",
+        "Deliveries to Sentry and webhooks tried by this process, by target and result",
+        None,
+        MetricType::Counter,
+    )?;
+    for (target, result, n) in m.forward.attempts() {
+        ConstCounter::new(n).encode(attempts.encode_family(&[("target", target), ("result", result)])?)?;
+    }
+    let mut outbox = encoder.encode_descriptor(
+        "forward_outbox",
+        "Outbox rows in the store (all replicas), by state: pending (of which retrying), delivered, failed",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (state, n) in m.forward.outbox() {
+        ConstGauge::new(n.min(i64::MAX as u64) as i64).encode(outbox.encode_family(&[("state", state)])?)?;
+    }
+    Ok(())
 }

@@ -8,6 +8,9 @@
 //! the report stored, answered 200 only once committed. Login failures go through a bounded
 //! queue to the store in batches; a full queue drops (and counts) the event, so the message
 //! answer never waits. [`Reports`] holds all of it for the server, the console and the CLI.
+//! Its background work also re-reads the marks from the store every [`MARKS_REFRESH`] (a
+//! mark set on another replica reaches this one's getInfo), and runs the forwarding
+//! delivery task ([`crate::forward`]).
 
 pub mod archive;
 pub mod config;
@@ -38,6 +41,8 @@ pub const EVENT_QUEUE: usize = 8192;
 pub const UPLOAD_BUDGET: u64 = 64 * 1024 * 1024;
 /// How often retention and the size limit are applied, and the size gauge refreshed.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+/// How often the marks are read again from the store (a shared store: other replicas mark too).
+pub const MARKS_REFRESH: Duration = Duration::from_secs(2);
 
 /// What became of a pushReport, as counted in `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +99,8 @@ pub struct ReportMetrics {
     login_failures_dropped: AtomicU64,
     login_failures_lost: AtomicU64,
     store_bytes: AtomicU64,
+    /// Forwarding's figures (shared with the [`crate::forward::Forwarder`]).
+    pub forward: Arc<crate::forward::ForwardMetrics>,
 }
 
 impl ReportMetrics {
@@ -194,20 +201,48 @@ pub struct Reports {
     budget_kib: u32,
     events: mpsc::Sender<LoginFailure>,
     queue: Mutex<Option<mpsc::Receiver<LoginFailure>>>,
+    /// Delivers the outbox to Sentry and webhooks, when any is configured.
+    pub forwarder: Option<Arc<crate::forward::Forwarder>>,
 }
 
 impl Reports {
     /// Builds the service on an open store: loads the marks and the rules.
+    /// A store that cannot be reached yet (PostgreSQL down at start, reports spooled) is no
+    /// error: the marks come with the first refresh that reaches it.
     pub async fn new(store: Arc<dyn Store>, config: ReportsConfig) -> Result<Arc<Reports>, StoreError> {
-        let marks = store.marks().await?.into_iter().collect();
-        let bytes = store.total_bytes().await?;
+        let marks = match store.marks().await {
+            Ok(marks) => marks.into_iter().collect(),
+            Err(err @ StoreError::Unavailable { .. }) => {
+                tracing::warn!("marks not loaded yet: {err}");
+                HashMap::new()
+            }
+            Err(err) => return Err(err),
+        };
+        let bytes = match store.total_bytes().await {
+            Ok(bytes) => bytes,
+            Err(StoreError::Unavailable { .. }) => 0,
+            Err(err) => return Err(err),
+        };
+        let metrics = ReportMetrics::default();
+        let forwarder = if config.forward.is_empty() {
+            None
+        } else {
+            let f = crate::forward::Forwarder::new(config.forward.clone(), metrics.forward.clone()).map_err(|e| {
+                StoreError::Open {
+                    path: "forwarding".into(),
+                    message: e.to_string(),
+                }
+            })?;
+            Some(Arc::new(f))
+        };
         let (events, queue) = mpsc::channel(EVENT_QUEUE);
         let budget_kib = (UPLOAD_BUDGET.max(config.max_size) / 1024).min(u64::from(u32::MAX >> 3)) as u32;
         let reports = Reports {
             rules: LiveRules::load(config.rules.clone()),
             store,
             config,
-            metrics: ReportMetrics::default(),
+            metrics,
+            forwarder,
             marks: ArcSwap::from_pointee(Marks::from(marks)),
             marking: tokio::sync::Mutex::new(()),
             budget: Semaphore::new(budget_kib as usize),
@@ -225,6 +260,7 @@ impl Reports {
         let options = crate::store::OpenOptions {
             password_file: config.db_password_file.clone(),
             spool: Some((config.spool.clone(), config.spool_max)),
+            forward: config.forward.forwarding(),
         };
         let store = crate::store::open_with(&config.db, &options)?;
         block_on(Reports::new(store, config))?
@@ -303,6 +339,9 @@ impl Reports {
             })
             .await?;
         self.metrics.store_bytes.fetch_add(size, Ordering::Relaxed);
+        if let Some(f) = &self.forwarder {
+            f.report_stored();
+        }
         Ok(id)
     }
 
@@ -334,10 +373,19 @@ impl Reports {
             .ok()
             .and_then(|mut q| q.take())
             .map(|queue| tokio::spawn(self.clone().write_events(queue, stopped(stop_rx.clone()))));
-        let maintenance = tokio::spawn(self.clone().maintain(stopped(stop_rx)));
+        let maintenance = tokio::spawn(self.clone().maintain(stopped(stop_rx.clone())));
+        let marks = tokio::spawn(self.clone().refresh_marks(stopped(stop_rx.clone())));
+        let forwarding = self
+            .forwarder
+            .clone()
+            .map(|f| tokio::spawn(f.run(self.store.clone(), stopped(stop_rx))));
         shutdown.await;
         let _ = stop_tx.send(true);
         let _ = watcher.await;
+        let _ = marks.await;
+        if let Some(f) = forwarding {
+            let _ = f.await;
+        }
         if let Some(w) = writer {
             let _ = w.await;
         }
@@ -368,6 +416,31 @@ impl Reports {
                 return;
             }
         }
+    }
+
+    /// Re-reads the marks every [`MARKS_REFRESH`] until `stop`.
+    async fn refresh_marks(self: Arc<Self>, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(MARKS_REFRESH) => {}
+            }
+            if let Err(err) = self.reload_marks().await {
+                tracing::debug!("marks not refreshed: {err}");
+            }
+        }
+    }
+
+    /// Reads the marks from the store and answers getInfo by them from now on (a mark set or
+    /// cleared by another replica, or loaded late because the store was down at start).
+    pub async fn reload_marks(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.marking.lock().await;
+        let all: HashMap<String, Mark> = self.store.marks().await?.into_iter().collect();
+        if all != self.marks.load().all {
+            self.marks.store(Arc::new(Marks::from(all)));
+        }
+        Ok(())
     }
 
     async fn maintain(self: Arc<Self>, stop: impl Future<Output = ()>) {

@@ -6,6 +6,7 @@
 //! that a bad setting is one clear error before anything is served; [`Server::run`] then
 //! serves until its shutdown future completes.
 
+pub mod bases;
 pub mod conn;
 pub mod request;
 pub mod routes;
@@ -53,6 +54,9 @@ pub enum ServeError {
     /// The error-report store cannot be opened (`--reports-db`).
     #[error(transparent)]
     Reports(#[from] crate::store::StoreError),
+    /// The messages directory cannot be read (`--messages`).
+    #[error(transparent)]
+    Messages(#[from] crate::messages::MessagesError),
 }
 
 /// A service whose sockets are bound and whose TLS is ready: nothing left that can fail.
@@ -68,6 +72,29 @@ pub struct Server {
     pub self_signed_fingerprint: Option<String>,
 }
 
+/// Logs a warning when the SQLite report database lies in the message's directory: the
+/// message watcher sees every write to it (a pushReport flood then costs a fifth more CPU).
+fn warn_if_watched(db: &str, message: &std::path::Path) {
+    let dir = |p: &std::path::Path| {
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        std::path::absolute(parent).ok()
+    };
+    if let Some(path) = crate::store::sqlite_path(db)
+        && let Some(db_dir) = dir(std::path::Path::new(path))
+        && dir(message).as_ref() == Some(&db_dir)
+    {
+        tracing::warn!(
+            database = path,
+            directory = %db_dir.display(),
+            "the report database is in the message's directory, which is watched for edits: \
+             every write to the database wakes the watcher; keep it elsewhere (e.g. /var/lib/v8help)"
+        );
+    }
+}
+
 impl Server {
     /// Binds the listeners, loads the certificate and key (or makes the self-signed one)
     /// and loads the message file (whose absence or errors are logged, not fatal).
@@ -81,12 +108,19 @@ impl Server {
             None => Vec::new(),
         };
         let live = LiveMessage::load(config.message.clone(), config.zone);
+        let messages = match &config.messages {
+            Some(dir) => Some(crate::messages::Messages::open(dir.clone(), config.zone)?),
+            None => None,
+        };
         let reports = match &config.reports {
-            Some(c) => Some(crate::reports::Reports::open(c.clone())?),
+            Some(c) => {
+                warn_if_watched(&c.db, &config.message);
+                Some(crate::reports::Reports::open(c.clone())?)
+            }
             None => None,
         };
         Ok(Server {
-            app: App::new(live, config, reports),
+            app: App::new(live, config, reports, messages),
             https,
             http,
             acceptor,
@@ -127,6 +161,11 @@ impl Server {
         self.app.live.clone()
     }
 
+    /// The messages directory (`--messages`), when configured.
+    pub fn messages(&self) -> Option<Arc<crate::messages::Messages>> {
+        self.app.messages.clone()
+    }
+
     /// Serves until `shutdown` completes, then stops accepting and gives in-flight requests
     /// up to the configured deadline. `reload` forces a re-read of the message file.
     ///
@@ -150,18 +189,20 @@ impl Server {
         // SIGHUP re-reads the message, the certificate and the error-report rules.
         let (reload_message, reload_certificate) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         let reload_rules = Arc::new(Notify::new());
+        let reload_messages = Arc::new(Notify::new());
         {
-            let (m, c, r, stop) = (
+            let (m, c, r, d, stop) = (
                 reload_message.clone(),
                 reload_certificate.clone(),
                 reload_rules.clone(),
+                reload_messages.clone(),
                 stopped(stop_rx.clone()),
             );
             tokio::spawn(async move {
                 tokio::pin!(stop);
                 loop {
                     tokio::select! {
-                        _ = reload.notified() => { m.notify_one(); c.notify_one(); r.notify_one(); }
+                        _ = reload.notified() => { m.notify_one(); c.notify_one(); r.notify_one(); d.notify_one(); }
                         _ = &mut stop => return,
                     }
                 }
@@ -182,6 +223,14 @@ impl Server {
             reload_message,
             stopped(stop_rx.clone()),
         ));
+        if let Some(messages) = app.messages.clone() {
+            tokio::spawn(crate::messages::watch(
+                messages,
+                recheck,
+                reload_messages,
+                stopped(stop_rx.clone()),
+            ));
+        }
         tokio::spawn(tls::watch_certificate(
             certificate,
             app.metrics.clone(),

@@ -13,6 +13,7 @@ use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
 
 use crate::config::ServeConfig;
+use crate::messages::Messages;
 use crate::metrics::{self, Metrics, Route};
 use crate::reports::Reports;
 use crate::reports::intake::{self, ClientAddr};
@@ -44,6 +45,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The error-report intake, when `--reports-db` is not `off`.
     pub reports: Option<Arc<Reports>>,
+    /// The per-base documents (`--messages`), served at `/NAME/`.
+    pub messages: Option<Arc<Messages>>,
     cors_origin: HeaderValue,
     /// `max-age=<cap>`, rendered once: what nearly every answer carries (a smaller value,
     /// near a transition, is rendered when asked for).
@@ -53,7 +56,12 @@ pub struct App {
 impl App {
     /// Prepares the shared state; header values that depend only on configuration are
     /// rendered here, once.
-    pub fn new(live: Arc<LiveMessage>, config: ServeConfig, reports: Option<Arc<Reports>>) -> Arc<App> {
+    pub fn new(
+        live: Arc<LiveMessage>,
+        config: ServeConfig,
+        reports: Option<Arc<Reports>>,
+        messages: Option<Arc<Messages>>,
+    ) -> Arc<App> {
         let cors_origin = HeaderValue::from_str(&config.cors_origin).unwrap_or(HeaderValue::from_static("*"));
         let cache_control = max_age(config.max_age);
         Arc::new(App {
@@ -61,6 +69,7 @@ impl App {
             config,
             metrics: Arc::new(Metrics::default()),
             reports,
+            messages,
             cors_origin,
             cache_control,
         })
@@ -129,24 +138,35 @@ async fn route(req: Request<Incoming>, app: &App) -> (Route, Response<Body>) {
     }
     let path = req.uri().path();
     if matches!(path, "/" | "/message.json") && req.method() == Method::POST {
-        return (Route::Message, post_message(req, app).await);
+        return (Route::Message, post_message(req, app, &app.live, None).await);
     }
-    // Every other answer leaves the body unread: it is discarded before the answer goes out.
     let (parts, body) = req.into_parts();
-    let (route, response) = answer(&parts, app);
-    (
-        route,
-        super::request::answer_after_drain(response, &parts.headers, body).await,
-    )
+    match answer(&parts, app) {
+        // Every answer here leaves the body unread: it is discarded before the answer goes out.
+        Some((route, response)) => (
+            route,
+            super::request::answer_after_drain(response, &parts.headers, body).await,
+        ),
+        None => match &app.messages {
+            Some(messages) => super::bases::route(Request::from_parts(parts, body), app, messages).await,
+            None => {
+                let response = not_found(parts.uri.path());
+                (
+                    Route::Unknown,
+                    super::request::answer_after_drain(response, &parts.headers, body).await,
+                )
+            }
+        },
+    }
 }
 
-/// The answers that do not need the request body.
-fn answer(req: &http::request::Parts, app: &App) -> (Route, Response<Body>) {
-    match req.uri.path() {
+/// The root's answers that do not need the request body; `None`: a path of none of them.
+fn answer(req: &http::request::Parts, app: &App) -> Option<(Route, Response<Body>)> {
+    Some(match req.uri.path() {
         "/" | "/message.json" => (
             Route::Message,
             match req.method {
-                Method::GET | Method::HEAD => message(&req.headers, req.uri.query(), app),
+                Method::GET | Method::HEAD => message(&req.headers, req.uri.query(), app, &app.live),
                 Method::OPTIONS => preflight(app, MESSAGE_ALLOW),
                 _ => not_allowed(MESSAGE_ALLOW),
             },
@@ -154,7 +174,12 @@ fn answer(req: &http::request::Parts, app: &App) -> (Route, Response<Body>) {
         "/healthz" => (
             Route::Healthz,
             match req.method {
-                Method::GET | Method::HEAD => healthz(app),
+                Method::GET | Method::HEAD => match (&app.messages, req.uri.query()) {
+                    (Some(messages), Some(query)) if query.split('&').any(|p| p.starts_with("base=")) => {
+                        super::bases::healthz_one(messages, query, app.config.health_details)
+                    }
+                    _ => healthz(app),
+                },
                 Method::OPTIONS => preflight(app, READ_ALLOW),
                 _ => not_allowed(READ_ALLOW),
             },
@@ -168,9 +193,10 @@ fn answer(req: &http::request::Parts, app: &App) -> (Route, Response<Body>) {
         ),
         path => match super::web::route(&req.method, path, &app.config) {
             Some(response) => (Route::Web, response),
+            None if app.messages.is_some() => return None,
             None => (Route::Unknown, not_found(path)),
         },
-    }
+    })
 }
 
 fn metrics_text(app: &App) -> Response<Body> {
@@ -178,6 +204,7 @@ fn metrics_text(app: &App) -> Response<Body> {
         &app.metrics,
         &app.live,
         app.reports.as_ref(),
+        app.messages.as_ref(),
     ))));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -187,9 +214,10 @@ fn metrics_text(app: &App) -> Response<Body> {
     r
 }
 
-/// The message, or 304 when the client already has these bytes.
-fn message(headers: &HeaderMap, query: Option<&str>, app: &App) -> Response<Body> {
-    let snapshot = app.live.snapshot();
+/// The message of `live` (the root document or a base's), or 304 when the client already
+/// has these bytes.
+pub(super) fn message(headers: &HeaderMap, query: Option<&str>, app: &App, live: &LiveMessage) -> Response<Body> {
+    let snapshot = live.snapshot();
     let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
     let lang = query.and_then(query_lang);
     let choice = snapshot.choose(Utc::now(), lang, accept);
@@ -231,7 +259,13 @@ fn max_age(seconds: u32) -> HeaderValue {
 }
 
 /// A POST carries the client's error details: read (up to the limit), then answer as GET.
-async fn post_message(req: Request<Incoming>, app: &App) -> Response<Body> {
+/// `base` is the base whose address the client used (`None`: the root document's).
+pub(super) async fn post_message(
+    req: Request<Incoming>,
+    app: &App,
+    live: &LiveMessage,
+    base: Option<&str>,
+) -> Response<Body> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -248,9 +282,10 @@ async fn post_message(req: Request<Incoming>, app: &App) -> Response<Body> {
             // never waits for the store.
             if let Some(reports) = &app.reports {
                 let client = parts.extensions.get::<ClientAddr>();
-                reports.login_failure(intake::login_event(&parts.headers, client, &details, None));
+                let base = base.map(str::to_string);
+                reports.login_failure(intake::login_event(&parts.headers, client, &details, base));
             }
-            message(&parts.headers, parts.uri.query(), app)
+            message(&parts.headers, parts.uri.query(), app, live)
         }
         Ok(Err(super::request::ReadError::TooLarge)) => {
             super::request::answer_after_drain(too_large(), &parts.headers, body).await
@@ -284,7 +319,7 @@ fn etag_matches(header: &[u8], etag: &[u8]) -> bool {
         .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
 }
 
-fn healthz(app: &App) -> Response<Body> {
+pub(super) fn healthz(app: &App) -> Response<Body> {
     let body = health(app, app.config.health_details);
     let mut r = json_response(StatusCode::OK, &body);
     r.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
@@ -314,6 +349,7 @@ pub fn health(app: &App, details: bool) -> serde_json::Value {
         "starts": doc.starts.map(|t| t.to_rfc3339()),
         "expires": doc.expires.map(|t| t.to_rfc3339()),
         "now": now.to_rfc3339(),
+        "messages": app.messages.as_ref().map(|m| super::bases::health(m, now, details)),
         "store": app.reports.as_ref().map(|r| {
             let h = r.store.health();
             serde_json::json!({
@@ -330,7 +366,7 @@ pub fn health(app: &App, details: bool) -> serde_json::Value {
     body
 }
 
-fn preflight(app: &App, allow: HeaderValue) -> Response<Body> {
+pub(super) fn preflight(app: &App, allow: HeaderValue) -> Response<Body> {
     let mut r = status_only(StatusCode::NO_CONTENT);
     let h = r.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_origin.clone());
@@ -347,13 +383,13 @@ fn preflight(app: &App, allow: HeaderValue) -> Response<Body> {
     r
 }
 
-fn not_allowed(allow: HeaderValue) -> Response<Body> {
+pub(super) fn not_allowed(allow: HeaderValue) -> Response<Body> {
     let mut r = error_json(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
     r.headers_mut().insert(header::ALLOW, allow);
     r
 }
 
-fn not_found(path: &str) -> Response<Body> {
+pub(super) fn not_found(path: &str) -> Response<Body> {
     json_response(
         StatusCode::NOT_FOUND,
         &serde_json::json!({"error": "not found", "path": path}),
@@ -375,7 +411,7 @@ pub(crate) fn error_json(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &serde_json::json!({"error": message}))
 }
 
-fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+pub(super) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let body = serde_json::to_vec(value).unwrap_or_default();
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;

@@ -118,9 +118,37 @@ pub fn version() -> &'static str {
 /// Answers the web paths (`/help`, `/sw.js`, `/register.js`, their assets and the `/demo`
 /// check page); `None` for any other path.
 pub fn route(method: &Method, path: &str, config: &ServeConfig) -> Option<Response<Body>> {
+    route_in(method, path, config, None)
+}
+
+/// The same files under `/NAME/` (`path` without that prefix): the help page and the
+/// service worker there ask base NAME's message.
+pub fn route_for_base(method: &Method, path: &str, config: &ServeConfig, base: &str) -> Option<Response<Body>> {
+    route_in(method, path, config, Some(base))
+}
+
+/// The message service of base `base`'s help page and worker: with `--message-service URL`,
+/// `NAME/message.json` beside it (`https://help.example/message.json` →
+/// `https://help.example/erp/message.json`); without it, empty (the page and worker then
+/// ask the `message.json` of their own folder, which is `/NAME/message.json`).
+pub fn base_message_service(service: Option<&str>, base: &str) -> String {
+    let Some(url) = service else {
+        return String::new();
+    };
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    let folder = match url[..end].rfind('/') {
+        // `https://host` has no path: the folder is the root.
+        Some(i) if url[..i].ends_with('/') || url[..i].ends_with(':') => format!("{}/", &url[..end]),
+        Some(i) => url[..=i].to_string(),
+        None => String::from("/"),
+    };
+    format!("{folder}{base}/message.json")
+}
+
+fn route_in(method: &Method, path: &str, config: &ServeConfig, base: Option<&str>) -> Option<Response<Body>> {
     let asset = ASSETS.iter().find(|a| a.path == path)?;
     Some(match *method {
-        Method::GET | Method::HEAD => serve(asset, config),
+        Method::GET | Method::HEAD => serve(asset, config, base),
         Method::OPTIONS => {
             let mut r = response(StatusCode::NO_CONTENT, Bytes::new());
             r.headers_mut().insert(header::ALLOW, ALLOW);
@@ -205,8 +233,15 @@ fn csp(config: &ServeConfig, trusted_types: &str) -> String {
     )
 }
 
-fn serve(asset: &Asset, config: &ServeConfig) -> Response<Body> {
-    let service = config.message_service.as_deref().unwrap_or("");
+fn serve(asset: &Asset, config: &ServeConfig, base: Option<&str>) -> Response<Body> {
+    let for_base;
+    let service = match base {
+        None => config.message_service.as_deref().unwrap_or(""),
+        Some(base) => {
+            for_base = base_message_service(config.message_service.as_deref(), base);
+            &for_base
+        }
+    };
     let body = match asset.kind {
         Kind::Help => Bytes::from(
             asset
@@ -468,6 +503,26 @@ mod tests {
         };
         let config = ServeConfig::resolve(&args).unwrap();
         assert!(help_csp(&config).contains("connect-src 'self' https://help.example;"));
+    }
+
+    #[test]
+    fn a_base_asks_the_message_json_in_its_own_folder_of_the_service() {
+        assert_eq!(base_message_service(None, "erp"), "");
+        for (service, expected) in [
+            (
+                "https://help.example/message.json",
+                "https://help.example/erp/message.json",
+            ),
+            (
+                "https://help.example:8443/v8help/message.json?x=1",
+                "https://help.example:8443/v8help/erp/message.json",
+            ),
+            ("https://help.example", "https://help.example/erp/message.json"),
+            ("https://help.example/", "https://help.example/erp/message.json"),
+            ("/v8help/message.json", "/v8help/erp/message.json"),
+        ] {
+            assert_eq!(base_message_service(Some(service), "erp"), expected, "{service}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The error-report store: what the service, the console and the CLI keep and read back —
 //! reports with their original archives, their groups, login-failure events, support's marks
-//! on groups and console sessions.
+//! on groups, console sessions, and the [`outbox`] of deliveries to Sentry and webhooks.
 //!
 //! [`Store`] lists the operations the service needs, not a query layer: each backend
 //! (SQLite in [`sqlite`], PostgreSQL in [`postgres`]) decides how to do them.
@@ -9,6 +9,7 @@
 //! Times are UTC, kept to the millisecond; functions that decide by time take it as a
 //! parameter.
 
+pub mod outbox;
 pub mod postgres;
 pub mod spool;
 pub mod sqlite;
@@ -19,6 +20,8 @@ use std::pin::Pin;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+pub use outbox::{Claim, Delivery, Forwarding, OutboxItem, OutboxKind, OutboxStats};
 
 /// A report's number in the store, as the CLI and the console show it.
 pub type ReportId = i64;
@@ -408,6 +411,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Bytes the archives take (the figure `--reports-max-bytes` limits).
     fn total_bytes(&self) -> StoreFuture<'_, u64>;
 
+    /// Claims due outbox rows under a lease (see [`outbox`]): each row is held by one
+    /// claimer at a time, across every process sharing the database.
+    fn claim_outbox(&self, claim: Claim) -> StoreFuture<'_, Vec<OutboxItem>>;
+    /// Records how delivering row `id` ended, if `token` still holds its lease; `false`
+    /// when the lease was lost (another claimer has the row now).
+    fn finish_outbox(&self, id: i64, token: &str, outcome: Delivery, now: DateTime<Utc>) -> StoreFuture<'_, bool>;
+    /// Outbox rows by state.
+    fn outbox_stats(&self) -> StoreFuture<'_, OutboxStats>;
+    /// Rows whose last attempt failed (retrying or given up), latest first, at most `limit`.
+    fn outbox_problems(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxItem>>;
+
     /// Whether the store can be reached now, answered from memory (never waits on the
     /// database). The default suits an embedded store: always reachable.
     fn health(&self) -> StoreHealth {
@@ -430,6 +444,8 @@ pub struct OpenOptions {
     /// PostgreSQL only: a spool directory and its size limit, for reports taken while the
     /// database is unreachable (see [`spool`]); `None`: such reports are refused.
     pub spool: Option<(std::path::PathBuf, u64)>,
+    /// The outbox rows each stored report brings (`--forward-…`); empty: none.
+    pub forward: Forwarding,
 }
 
 /// Opens the store named by a `--reports-db` address: `sqlite:PATH` (or a bare path), or
@@ -438,21 +454,34 @@ pub fn open(address: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     open_with(address, &OpenOptions::default())
 }
 
+/// The file a `--reports-db` address names when it is a SQLite one (`sqlite:PATH` or a bare
+/// path), so that start-up can check where it lies; `None` for PostgreSQL.
+pub fn sqlite_path(address: &str) -> Option<&str> {
+    match address.split_once(':') {
+        Some(("sqlite", path)) => Some(path),
+        Some(("postgres" | "postgresql", _)) => None,
+        _ => Some(address),
+    }
+}
+
 /// [`open`] with options (a password file).
 pub fn open_with(address: &str, options: &OpenOptions) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    let path = match address.split_once(':') {
-        Some(("sqlite", path)) => path,
-        Some(("postgres" | "postgresql", _)) => {
-            let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(postgres::PostgresStore::open(
+    let path = match sqlite_path(address) {
+        Some(path) => path,
+        None => {
+            // With a spool, the service starts while the database is down (reports wait in
+            // the spool; the connection and the migrations are tried again on each use).
+            let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(postgres::PostgresStore::open_with(
                 address,
                 options.password_file.as_deref(),
+                options.forward.clone(),
+                options.spool.is_some(),
             )?);
             return match &options.spool {
                 Some((dir, max)) => Ok(std::sync::Arc::new(spool::SpooledStore::open(store, dir, *max)?)),
                 None => Ok(store),
             };
         }
-        _ => address,
     };
     if options.password_file.is_some() {
         return Err(StoreError::Address {
@@ -466,9 +495,10 @@ pub fn open_with(address: &str, options: &OpenOptions) -> Result<std::sync::Arc<
             problem: "no database path after sqlite:".into(),
         });
     }
-    Ok(std::sync::Arc::new(sqlite::SqliteStore::open(std::path::Path::new(
-        path,
-    ))?))
+    Ok(std::sync::Arc::new(sqlite::SqliteStore::open_with(
+        std::path::Path::new(path),
+        options.forward.clone(),
+    )?))
 }
 
 fn lossy_text<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

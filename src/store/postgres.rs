@@ -29,17 +29,28 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
+#[path = "outbox_postgres.rs"]
+mod outbox;
+
 use super::{
-    ArchiveFile, Bucket, ConfigSeen, GroupQuery, GroupSummary, LoginFailure, Mark, MarkState, NewReport, Purged,
-    ReportDetail, ReportFields, ReportId, ReportSummary, Session, Store, StoreError, StoreFuture, StoreHealth,
+    ArchiveFile, Bucket, Claim, ConfigSeen, Delivery, Forwarding, GroupQuery, GroupSummary, LoginFailure, Mark,
+    MarkState, NewReport, OutboxItem, OutboxStats, Purged, ReportDetail, ReportFields, ReportId, ReportSummary,
+    Session, Store, StoreError, StoreFuture, StoreHealth,
 };
 
 /// The migrations, in order: (number, file name, SQL).
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "0001_reports.sql",
-    include_str!("migrations/postgres/0001_reports.sql"),
-)];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "0001_reports.sql",
+        include_str!("migrations/postgres/0001_reports.sql"),
+    ),
+    (
+        2,
+        "0002_outbox.sql",
+        include_str!("migrations/postgres/0002_outbox.sql"),
+    ),
+];
 
 /// Most connections one process holds to the database: replicas × this must stay under the
 /// server's `max_connections`.
@@ -61,6 +72,11 @@ pub struct PostgresStore {
     unreachable: Arc<AtomicBool>,
     /// The last error that made it unreachable.
     last_error: Arc<Mutex<Option<String>>>,
+    /// The outbox rows each report brings.
+    forward: Arc<Forwarding>,
+    /// Set once the migrations are known applied (at open, or at the first operation that
+    /// reaches the database when it was down at open).
+    migrated: Arc<tokio::sync::OnceCell<()>>,
 }
 
 /// The store's own runtime; shut down in the background when the store goes, which is
@@ -86,6 +102,8 @@ impl OwnedRuntime {
 enum PgError {
     Db(tokio_postgres::Error),
     Pool(deadpool_postgres::PoolError),
+    /// A failure already classified (a migration that the database refused).
+    Store(StoreError),
 }
 
 impl From<tokio_postgres::Error> for PgError {
@@ -158,6 +176,7 @@ impl PgError {
                 message: "no database connection within 5 s".into(),
             },
             PgError::Pool(P::Closed) => StoreError::Closed,
+            PgError::Store(e) => e,
             PgError::Pool(other) => StoreError::Backend {
                 operation,
                 message: other.to_string(),
@@ -228,6 +247,18 @@ impl PostgresStore {
     /// migrations under the advisory lock and keeps a pool of at most [`POOL_SIZE`]
     /// connections. Blocks the calling thread until the migrations are done.
     pub fn open(address: &str, password_file: Option<&Path>) -> Result<PostgresStore, StoreError> {
+        PostgresStore::open_with(address, password_file, Forwarding::default(), false)
+    }
+
+    /// [`PostgresStore::open`], with the outbox rows each stored report brings. With
+    /// `start_unreachable`, a database that cannot be reached now is no error: each operation
+    /// fails as [`StoreError::Unavailable`] until one reaches it and applies the migrations.
+    pub fn open_with(
+        address: &str,
+        password_file: Option<&Path>,
+        forward: Forwarding,
+        start_unreachable: bool,
+    ) -> Result<PostgresStore, StoreError> {
         let shown = redact(address);
         let config = connection_config(address, password_file)?;
         let open_err = |message: String| StoreError::Open {
@@ -259,18 +290,30 @@ impl PostgresStore {
         runtime.spawn(async move {
             let _ = tx.send(migrate(&migrating).await);
         });
+        let migrated = Arc::new(tokio::sync::OnceCell::new());
+        let mut first_error = None;
         match rx.recv() {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                let _ = migrated.set(());
+            }
             Ok(Err(MigrateError::Store(e))) => return Err(e),
-            Ok(Err(MigrateError::Pg(e))) => return Err(open_err(e.into_store("connect").to_string())),
+            Ok(Err(MigrateError::Pg(e))) => match e.into_store("connect") {
+                e @ StoreError::Unavailable { .. } if start_unreachable => {
+                    tracing::warn!("{shown}: {e}; starting without it, reports are spooled until it answers");
+                    first_error = Some(e.to_string());
+                }
+                e => return Err(open_err(e.to_string())),
+            },
             Err(_) => return Err(open_err("the database runtime stopped".into())),
         }
         Ok(PostgresStore {
             pool,
             runtime: Arc::new(OwnedRuntime(Some(runtime))),
             address: shown,
-            unreachable: Arc::new(AtomicBool::new(false)),
-            last_error: Arc::new(Mutex::new(None)),
+            unreachable: Arc::new(AtomicBool::new(first_error.is_some())),
+            last_error: Arc::new(Mutex::new(first_error)),
+            forward: Arc::new(forward),
+            migrated,
         })
     }
 
@@ -282,8 +325,17 @@ impl PostgresStore {
         Fut: std::future::Future<Output = Result<T, PgError>> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let migrated = self.migrated.clone();
         let job = self.runtime.handle().map(|h| {
             h.spawn(async move {
+                migrated
+                    .get_or_try_init(|| async {
+                        migrate(&pool).await.map_err(|e| match e {
+                            MigrateError::Store(e) => PgError::Store(e),
+                            MigrateError::Pg(e) => e,
+                        })
+                    })
+                    .await?;
                 let conn = pool.get().await?;
                 f(conn).await
             })
@@ -485,6 +537,7 @@ async fn purge_figures(tx: &deadpool_postgres::Transaction<'_>) -> Result<(u64, 
 
 impl Store for PostgresStore {
     fn put_report(&self, report: NewReport) -> StoreFuture<'_, ReportId> {
+        let forward = self.forward.clone();
         self.run("store a report", move |mut conn| async move {
             let r = report;
             let f = &r.fields;
@@ -536,6 +589,7 @@ impl Store for PostgresStore {
                 .prepare_cached("INSERT INTO archives (report_id, bytes) VALUES ($1, $2)")
                 .await?;
             tx.execute(&archive, &[&id, &&r.archive[..]]).await?;
+            outbox::on_report(&tx, &forward, id, &r.group_key, r.received_at).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -783,6 +837,7 @@ impl Store for PostgresStore {
             let login_failures = tx
                 .execute("DELETE FROM login_failures WHERE at < $1", &[&ms(cutoff)])
                 .await?;
+            outbox::purge(&tx, cutoff).await?;
             let after = purge_figures(&tx).await?;
             tx.commit().await?;
             Ok(Purged {
@@ -827,6 +882,29 @@ impl Store for PostgresStore {
                 .query_one("SELECT COALESCE(SUM(archive_size), 0)::BIGINT FROM reports", &[])
                 .await?;
             Ok(count(row.get(0)))
+        })
+    }
+
+    fn claim_outbox(&self, claim: Claim) -> StoreFuture<'_, Vec<OutboxItem>> {
+        self.run("claim outbox rows", move |conn| async move {
+            outbox::claim(&conn, &claim).await
+        })
+    }
+
+    fn finish_outbox(&self, id: i64, token: &str, outcome: Delivery, now: DateTime<Utc>) -> StoreFuture<'_, bool> {
+        let token = token.to_string();
+        self.run("record a delivery", move |conn| async move {
+            outbox::finish(&conn, id, &token, &outcome, now).await
+        })
+    }
+
+    fn outbox_stats(&self) -> StoreFuture<'_, OutboxStats> {
+        self.run("count the outbox", |conn| async move { outbox::stats(&conn).await })
+    }
+
+    fn outbox_problems(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxItem>> {
+        self.run("list outbox problems", move |conn| async move {
+            outbox::problems(&conn, limit).await
         })
     }
 

@@ -24,8 +24,9 @@ use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::{
-    ArchiveFile, Bucket, GroupQuery, GroupSummary, LoginFailure, Mark, NewReport, Purged, ReportDetail, ReportFields,
-    ReportId, ReportSummary, Session, Store, StoreError, StoreFuture, StoreHealth,
+    ArchiveFile, Bucket, Claim, Delivery, GroupQuery, GroupSummary, LoginFailure, Mark, NewReport, OutboxItem,
+    OutboxStats, Purged, ReportDetail, ReportFields, ReportId, ReportSummary, Session, Store, StoreError, StoreFuture,
+    StoreHealth,
 };
 
 /// How long the replay waits before trying an unreachable database again.
@@ -360,6 +361,18 @@ impl Store for SpooledStore {
     }
     fn total_bytes(&self) -> StoreFuture<'_, u64> {
         self.shared.inner.total_bytes()
+    }
+    fn claim_outbox(&self, claim: Claim) -> StoreFuture<'_, Vec<OutboxItem>> {
+        self.shared.inner.claim_outbox(claim)
+    }
+    fn finish_outbox(&self, id: i64, token: &str, outcome: Delivery, now: DateTime<Utc>) -> StoreFuture<'_, bool> {
+        self.shared.inner.finish_outbox(id, token, outcome, now)
+    }
+    fn outbox_stats(&self) -> StoreFuture<'_, OutboxStats> {
+        self.shared.inner.outbox_stats()
+    }
+    fn outbox_problems(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxItem>> {
+        self.shared.inner.outbox_problems(limit)
     }
 
     fn health(&self) -> StoreHealth {

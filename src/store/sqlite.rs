@@ -2,10 +2,13 @@
 //! report acknowledged to its client survives a kill -9 or a power cut.
 //!
 //! Writes go to one dedicated thread ([`writer`]), which takes every write waiting in its
-//! queue, applies them in one transaction (each in its own savepoint, so one bad write
-//! fails alone) and commits once: concurrent uploads share the fsync (group commit). Only
-//! then does each caller's future complete. Reads run on a small pool of read-only
-//! connections in tokio's blocking pool, so neither kind ever stalls a serving thread.
+//! queue, applies them in one transaction (so that one bad write fails alone, a failed
+//! batch is applied again one savepoint per write: see [`apply_batch`]) and commits once:
+//! concurrent uploads share the fsync (group commit). Only
+//! then does each caller's future complete. Copying the write-ahead log into the database
+//! file (the checkpoint, about half of the work a stored archive costs) runs on a second
+//! thread ([`checkpointer`]) with its own connection, so the writer only appends. Reads run
+//! on a small pool of read-only connections in tokio's blocking pool, so neither kind ever stalls a serving thread.
 //! The schema comes from the numbered files in `migrations/`, applied in order under the
 //! database's write lock and recorded in `schema_migrations`.
 //!
@@ -13,24 +16,41 @@
 //! they read, rather than spread over files.)
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 
+#[path = "outbox_sqlite.rs"]
+mod outbox;
+
 use super::{
-    ArchiveFile, Bucket, ConfigSeen, GroupQuery, GroupSummary, LoginFailure, Mark, MarkState, NewReport, Purged,
-    ReportDetail, ReportFields, ReportId, ReportSummary, Session, Store, StoreError, StoreFuture,
+    ArchiveFile, Bucket, Claim, ConfigSeen, Delivery, Forwarding, GroupQuery, GroupSummary, LoginFailure, Mark,
+    MarkState, NewReport, OutboxItem, OutboxStats, Purged, ReportDetail, ReportFields, ReportId, ReportSummary,
+    Session, Store, StoreError, StoreFuture,
 };
 
 /// The migrations, in order: (number, file name, SQL).
-const MIGRATIONS: &[(u32, &str, &str)] = &[(1, "0001_reports.sql", include_str!("migrations/0001_reports.sql"))];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (1, "0001_reports.sql", include_str!("migrations/0001_reports.sql")),
+    (2, "0002_outbox.sql", include_str!("migrations/0002_outbox.sql")),
+    (
+        3,
+        "0003_totals_by_writer.sql",
+        include_str!("migrations/0003_totals_by_writer.sql"),
+    ),
+];
 
 /// Most writes applied in one transaction (one commit, one fsync).
 const MAX_BATCH: usize = 512;
 /// A batch stops growing once its archives reach this many bytes, so one commit stays short.
 const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+/// A write-ahead log past this many frames (64 KiB pages: 64 MiB) is reset by a checkpoint
+/// that waits for the writer, so a flood faster than the background checkpoint cannot grow
+/// it without bound.
+const WAL_RESTART_FRAMES: i64 = 1024;
 /// Read connections kept open for reuse.
 const READERS: usize = 4;
 
@@ -61,6 +81,8 @@ enum WriteOp {
     PurgeSessions(DateTime<Utc>),
     PurgeOlder(DateTime<Utc>, tokio::sync::oneshot::Sender<Purged>),
     PurgeToSize(u64, tokio::sync::oneshot::Sender<Purged>),
+    ClaimOutbox(Claim, tokio::sync::oneshot::Sender<Vec<OutboxItem>>),
+    FinishOutbox(i64, String, Delivery, DateTime<Utc>),
 }
 
 fn backend(operation: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
@@ -80,15 +102,20 @@ fn time(ms: i64) -> DateTime<Utc> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, applies pending migrations and
-    /// starts the writer thread.
+    /// starts the writer thread; no report brings outbox rows.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, Forwarding::default())
+    }
+
+    /// [`SqliteStore::open`], with the outbox rows each stored report brings.
+    pub fn open_with(path: &Path, forward: Forwarding) -> Result<SqliteStore, StoreError> {
         let open_err = |e: rusqlite::Error| StoreError::Open {
             path: path.display().to_string(),
             message: e.to_string(),
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         // Page size and incremental vacuum only take effect before the first table exists.
-        conn.execute_batch("PRAGMA page_size = 16384; PRAGMA auto_vacuum = INCREMENTAL;")
+        conn.execute_batch("PRAGMA page_size = 65536; PRAGMA auto_vacuum = INCREMENTAL;")
             .map_err(open_err)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -101,12 +128,31 @@ impl SqliteStore {
         }
         configure(&conn).map_err(open_err)?;
         migrate(&mut conn)?;
+        // The writer never checkpoints itself; statement journals (one savepoint per write)
+        // stay in memory instead of a temporary file.
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = {};",
+            WAL_RESTART_FRAMES * 65536
+        ))
+        .map_err(open_err)?;
+        let checkpoints = Connection::open(path).map_err(open_err)?;
+        configure(&checkpoints).map_err(open_err)?;
+        let (committed, commits) = mpsc::sync_channel(1);
+        let reset = Arc::new(AtomicBool::new(false));
+        let wanted = reset.clone();
+        std::thread::Builder::new()
+            .name("v8help-store-checkpoint".into())
+            .spawn(move || checkpointer(checkpoints, commits, wanted))
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: format!("cannot start the checkpoint thread: {e}"),
+            })?;
         // Unbounded: what waits here is bounded by the intake's memory budget (an upload holds
         // its share until its commit) and by the login-failure queue.
         let (writes, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("v8help-store-writer".into())
-            .spawn(move || writer(conn, queue))
+            .spawn(move || writer(conn, queue, committed, reset, forward))
             .map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
                 message: format!("cannot start the writer thread: {e}"),
@@ -223,9 +269,48 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     tx.commit().map_err(err(known, "commit"))
 }
 
-/// The writer thread: batch, apply, commit once, answer everyone in the batch.
-fn writer(mut conn: Connection, queue: mpsc::Receiver<Write>) {
+/// The checkpoint thread: after commits (coalesced: one wake-up however many commits
+/// happened meanwhile), copies the log into the database without blocking the writer. The
+/// log only starts over when a write begins while it is fully copied, which a busy writer
+/// rarely finds; past [`WAL_RESTART_FRAMES`] this thread asks the writer (`reset`) to copy
+/// its last few frames itself before its next write, and past four times that it resets the
+/// log itself, waiting for the writer's commit. Ends when the writer does. Errors are logged
+/// and retried on the next commit: until then the data is safe in the log.
+fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>, reset: Arc<AtomicBool>) {
+    while commits.recv().is_ok() {
+        let result = checkpoint(&conn, "PASSIVE").and_then(|log| {
+            if log > 4 * WAL_RESTART_FRAMES {
+                checkpoint(&conn, "RESTART")
+            } else {
+                reset.store(log > WAL_RESTART_FRAMES, Ordering::Relaxed);
+                Ok(log)
+            }
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "SQLite checkpoint failed; retried after the next commit");
+        }
+    }
+}
+
+/// Runs a checkpoint; returns the number of frames in the log.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1))
+}
+
+/// The writer thread: batch, apply, commit once, answer everyone in the batch, then wake
+/// the checkpoint thread.
+fn writer(
+    mut conn: Connection,
+    queue: mpsc::Receiver<Write>,
+    committed: mpsc::SyncSender<()>,
+    reset: Arc<AtomicBool>,
+    forward: Forwarding,
+) {
     while let Ok(first) = queue.recv() {
+        if reset.swap(false, Ordering::Relaxed) {
+            // Copies what the checkpoint thread has not (busy if it is running: next time).
+            let _ = checkpoint(&conn, "PASSIVE");
+        }
         let mut batch = vec![first];
         let mut bytes = batch_bytes(&batch[0]);
         while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
@@ -237,7 +322,8 @@ fn writer(mut conn: Connection, queue: mpsc::Receiver<Write>) {
                 Err(_) => break,
             }
         }
-        apply_batch(&mut conn, batch);
+        apply_batch(&mut conn, batch, &forward);
+        let _ = committed.try_send(());
     }
 }
 
@@ -260,29 +346,54 @@ enum Outcome {
     ),
 }
 
-fn apply_batch(conn: &mut Connection, batch: Vec<Write>) {
-    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => {
-            let message = e.to_string();
-            for w in batch {
-                fail(w, &message);
-            }
-            return;
-        }
-    };
-    let mut outcomes = Vec::with_capacity(batch.len());
+/// Applies a batch in one transaction and answers each write once it is committed.
+///
+/// Reports go first, without a savepoint each (a savepoint makes every insert copy the pages
+/// it shares with the rest of the batch); should one fail, the transaction is rolled back
+/// and the reports are applied again one savepoint each, so that only the bad one fails.
+/// The other writes (small, rare) follow, each in its own savepoint.
+fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding) {
+    let mut reports = Vec::new();
+    let mut others = Vec::new();
     for w in batch {
         match w {
-            Write::Report(report, reply) => {
-                let r = in_savepoint(&tx, |tx| insert_report(tx, &report)).map_err(backend("store a report"));
-                outcomes.push(Outcome::Report(reply, r));
-            }
-            Write::Other(op, reply) => {
-                let r = in_savepoint(&tx, |tx| apply_op(tx, op)).map_err(backend("write"));
-                outcomes.push(Outcome::Other(reply, r));
-            }
+            Write::Report(report, reply) => reports.push((report, reply)),
+            Write::Other(op, reply) => others.push((op, reply)),
         }
+    }
+    let mut tx = match begin(conn) {
+        Ok(tx) => tx,
+        Err(message) => return fail_all(reports, others, &message),
+    };
+    let mut stored = store_reports(&tx, &reports, forward, false);
+    if stored.iter().any(Result::is_err) {
+        let _ = tx.rollback();
+        tx = match begin(conn) {
+            Ok(tx) => tx,
+            Err(message) => return fail_all(reports, others, &message),
+        };
+        stored = store_reports(&tx, &reports, forward, true);
+    }
+    let added: i64 = reports
+        .iter()
+        .zip(&stored)
+        .filter(|(_, r)| r.is_ok())
+        .map(|((r, _), _)| r.archive.len() as i64)
+        .sum();
+    if added > 0
+        && let Err(e) = tx.execute("UPDATE totals SET bytes = bytes + ?1 WHERE id = 1", [added])
+    {
+        let _ = tx.rollback();
+        return fail_all(reports, others, &e.to_string());
+    }
+    let mut outcomes: Vec<Outcome> = reports
+        .into_iter()
+        .zip(stored)
+        .map(|((_, reply), r)| Outcome::Report(reply, r.map_err(backend("store a report"))))
+        .collect();
+    for (op, reply) in others {
+        let r = in_savepoint(&tx, |tx| apply_op(tx, op)).map_err(backend("write"));
+        outcomes.push(Outcome::Other(reply, r));
     }
     let committed = tx.commit().map_err(|e| e.to_string());
     for o in outcomes {
@@ -298,6 +409,50 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Write>) {
                 let _ = reply.send(committed.as_ref().map_err(|m| closed(m)).and(r));
             }
         }
+    }
+}
+
+fn begin(conn: &mut Connection) -> Result<Transaction<'_>, String> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())
+}
+
+type ReportReply = tokio::sync::oneshot::Sender<Result<ReportId, StoreError>>;
+
+/// Inserts the reports; `isolated`: each in its own savepoint. Without, the first failure
+/// stops the rest (the caller then rolls back and tries again isolated).
+fn store_reports(
+    tx: &Transaction<'_>,
+    reports: &[(Box<NewReport>, ReportReply)],
+    forward: &Forwarding,
+    isolated: bool,
+) -> Vec<rusqlite::Result<ReportId>> {
+    let mut out = Vec::with_capacity(reports.len());
+    for (report, _) in reports {
+        let r = if isolated {
+            in_savepoint(tx, |tx| insert_report(tx, report, forward))
+        } else {
+            insert_report(tx, report, forward)
+        };
+        let failed = r.is_err();
+        out.push(r);
+        if failed && !isolated {
+            break;
+        }
+    }
+    out
+}
+
+fn fail_all(
+    reports: Vec<(Box<NewReport>, ReportReply)>,
+    others: Vec<(WriteOp, tokio::sync::oneshot::Sender<Result<u64, StoreError>>)>,
+    message: &str,
+) {
+    for (report, reply) in reports {
+        fail(Write::Report(report, reply), message);
+    }
+    for (op, reply) in others {
+        fail(Write::Other(op, reply), message);
     }
 }
 
@@ -333,7 +488,7 @@ fn in_savepoint<T>(
     }
 }
 
-fn insert_report(tx: &Transaction<'_>, r: &NewReport) -> rusqlite::Result<ReportId> {
+fn insert_report(tx: &Transaction<'_>, r: &NewReport, forward: &Forwarding) -> rusqlite::Result<ReportId> {
     let f = &r.fields;
     let files = serde_json::to_string(&r.files).unwrap_or_else(|_| "[]".into());
     let json = serde_json::to_string(&r.report_json).unwrap_or_else(|_| "null".into());
@@ -371,6 +526,7 @@ fn insert_report(tx: &Transaction<'_>, r: &NewReport) -> rusqlite::Result<Report
     let id = tx.last_insert_rowid();
     tx.prepare_cached("INSERT INTO archives (report_id, bytes) VALUES (?1, ?2)")?
         .execute(params![id, &r.archive[..]])?;
+    outbox::on_report(tx, forward, id, &r.group_key, r.received_at)?;
     Ok(id)
 }
 
@@ -402,6 +558,7 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp) -> rusqlite::Result<u64> {
             let before = purge_figures(tx)?;
             tx.execute("DELETE FROM reports WHERE received_at < ?1", [ms(cutoff)])?;
             let login_failures = tx.execute("DELETE FROM login_failures WHERE at < ?1", [ms(cutoff)])? as u64;
+            outbox::purge(tx, cutoff)?;
             tx.execute_batch("PRAGMA incremental_vacuum")?;
             let after = purge_figures(tx)?;
             let purged = Purged {
@@ -412,6 +569,13 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp) -> rusqlite::Result<u64> {
             let _ = reply.send(purged);
             purged.reports
         }
+        WriteOp::ClaimOutbox(claim, reply) => {
+            let items = outbox::claim(tx, &claim)?;
+            let n = items.len() as u64;
+            let _ = reply.send(items);
+            n
+        }
+        WriteOp::FinishOutbox(id, token, outcome, now) => outbox::finish(tx, id, &token, &outcome, now)?,
         WriteOp::PurgeToSize(max, reply) => {
             let before = purge_figures(tx)?;
             let mut excess = before.1.saturating_sub(max);
@@ -753,6 +917,28 @@ impl Store for SqliteStore {
         })
     }
 
+    fn claim_outbox(&self, claim: Claim) -> StoreFuture<'_, Vec<OutboxItem>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let done = self.write_other(WriteOp::ClaimOutbox(claim, tx));
+        Box::pin(async move {
+            done.await?;
+            rx.await.map_err(|_| StoreError::Closed)
+        })
+    }
+
+    fn finish_outbox(&self, id: i64, token: &str, outcome: Delivery, now: DateTime<Utc>) -> StoreFuture<'_, bool> {
+        let done = self.write_other(WriteOp::FinishOutbox(id, token.to_string(), outcome, now));
+        Box::pin(async move { done.await.map(|n| n > 0) })
+    }
+
+    fn outbox_stats(&self) -> StoreFuture<'_, OutboxStats> {
+        self.read("count the outbox", outbox::stats)
+    }
+
+    fn outbox_problems(&self, limit: usize) -> StoreFuture<'_, Vec<OutboxItem>> {
+        self.read("list outbox problems", move |conn| outbox::problems(conn, limit))
+    }
+
     fn health(&self) -> super::StoreHealth {
         super::StoreHealth {
             backend: "sqlite",
@@ -761,5 +947,63 @@ impl Store for SqliteStore {
             last_error: None,
             spooled: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(user: &str) -> NewReport {
+        NewReport {
+            received_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            client_addr: None,
+            group_key: "app:g".into(),
+            fields: ReportFields {
+                user_name: Some(user.into()),
+                ..ReportFields::default()
+            },
+            report_json: serde_json::json!({}),
+            files: Vec::new(),
+            archive: Bytes::from(vec![7u8; 1000]),
+        }
+    }
+
+    #[test]
+    fn one_failing_report_in_a_batch_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reports.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let mut conn = Connection::open(&path).unwrap();
+        configure(&conn).unwrap();
+        // Stands in for any failure of one insert (a constraint, a value too large).
+        conn.execute_batch(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON reports WHEN NEW.user_name = 'bad'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+        let mut replies = Vec::new();
+        let batch = ["a", "bad", "c"]
+            .into_iter()
+            .map(|user| {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                replies.push(rx);
+                Write::Report(Box::new(report(user)), tx)
+            })
+            .collect();
+        apply_batch(&mut conn, batch, &Forwarding::default());
+        let results: Vec<bool> = replies
+            .into_iter()
+            .map(|mut rx| rx.try_recv().unwrap().is_ok())
+            .collect();
+        assert_eq!(results, [true, false, true]);
+        let (users, bytes): (String, i64) = conn
+            .query_row(
+                "SELECT group_concat(user_name, ','), (SELECT bytes FROM totals) FROM reports",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((users.as_str(), bytes), ("a,c", 2000));
     }
 }

@@ -140,7 +140,17 @@ impl Binary {
     /// Starts `v8help <args>` with `envs` as its only `V8HELP_*` variables and waits for it
     /// to listen.
     pub fn serve(args: &[&OsStr], envs: &[(&str, &str)]) -> Binary {
+        Binary::serve_from(command(), args, envs)
+    }
+
+    /// [`Binary::serve`] with `dir` as the working directory (for relative paths).
+    pub fn serve_in(dir: &Path, args: &[&OsStr], envs: &[(&str, &str)]) -> Binary {
         let mut command = command();
+        command.current_dir(dir);
+        Binary::serve_from(command, args, envs)
+    }
+
+    fn serve_from(mut command: Command, args: &[&OsStr], envs: &[(&str, &str)]) -> Binary {
         let reports_dir = tempfile::tempdir().expect("a temporary directory");
         command
             .args(args)

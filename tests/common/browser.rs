@@ -60,8 +60,18 @@ impl Origin {
     /// Starts an instance whose message file is `dir/<name>.json` (absent: no message) and
     /// whose help page asks `message_service`.
     pub async fn start(dir: &Path, name: &str, message_service: Option<String>) -> anyhow::Result<Origin> {
+        Origin::start_with(dir, name, message_service, |_| {}).await
+    }
+
+    /// As [`Origin::start`], with `tweak` adjusting the configuration (`--messages`).
+    pub async fn start_with(
+        dir: &Path,
+        name: &str,
+        message_service: Option<String>,
+        tweak: impl FnOnce(&mut ServeConfig),
+    ) -> anyhow::Result<Origin> {
         let message_path = dir.join(format!("{name}.json"));
-        let config = ServeConfig {
+        let mut config = ServeConfig {
             listen: "127.0.0.1:0".parse()?,
             http_listen: Some("127.0.0.1:0".parse()?),
             message: message_path.clone(),
@@ -69,6 +79,7 @@ impl Origin {
             shutdown_timeout: Duration::from_secs(1),
             ..ServeConfig::default()
         };
+        tweak(&mut config);
         let server = InProcess::start(config)?;
         let addr = server.http.context("no plain-HTTP listener")?;
         Ok(Origin {
@@ -435,4 +446,104 @@ pub async fn last_message(browser: &Browser) -> anyhow::Result<Value> {
              return keys.length ? await (await cache.match(keys[0])).json() : null;",
         )
         .await
+}
+
+/// A web server publishing several bases on one origin, as a publication's nginx does:
+/// `/NAME/…` are the bases' pages (each includes v8help's `register.js` with its own tag,
+/// given to [`Publication::start`]), and `/v8help/…` is proxied to a v8help origin with the
+/// prefix taken off. [`Publication::set_down`] makes the pages answer 503 while `/v8help/`
+/// still works; a v8help that is down makes `/v8help/` answer 502.
+pub struct Publication {
+    pub addr: SocketAddr,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Publication {
+    /// Serves `pages` (`(NAME, <script> tag)`) and proxies `/v8help/` to `upstream`.
+    pub async fn start(upstream: SocketAddr, pages: &[(&str, &str)]) -> anyhow::Result<Publication> {
+        use http_body_util::{BodyExt, Full};
+        use hyper::body::Incoming;
+        use hyper_util::client::legacy::Client;
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+
+        let pages: std::sync::Arc<Vec<(String, String)>> = std::sync::Arc::new(
+            pages
+                .iter()
+                .map(|(name, tag)| {
+                    let html = format!(
+                        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{name}</title>{tag}</head>\
+                         <body><main><h1>Publication {name}</h1></main></body></html>"
+                    );
+                    (format!("/{name}/"), html)
+                })
+                .collect(),
+        );
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let client = Client::builder(TokioExecutor::new()).build_http::<Incoming>();
+        let flag = down.clone();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                let (client, pages, down) = (client.clone(), pages.clone(), flag.clone());
+                let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+                    let (client, pages, down) = (client.clone(), pages.clone(), down.clone());
+                    async move {
+                        let answer = |status: u16, body: String, kind: &str| {
+                            http::Response::builder()
+                                .status(status)
+                                .header("content-type", kind)
+                                .body(
+                                    Full::new(bytes::Bytes::from(body))
+                                        .map_err(|never| match never {})
+                                        .boxed(),
+                                )
+                        };
+                        let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+                        if let Some(rest) = path.strip_prefix("/v8help/") {
+                            *request.uri_mut() = format!("http://{upstream}/{rest}").parse()?;
+                            return Ok::<_, anyhow::Error>(match client.request(request).await {
+                                Ok(response) => {
+                                    response.map(|b| b.map_err(|e| std::io::Error::other(e.to_string())).boxed())
+                                }
+                                Err(_) => answer(502, "v8help is down".into(), "text/plain")?,
+                            });
+                        }
+                        let page = pages.iter().find(|(prefix, _)| path.starts_with(prefix.as_str()));
+                        Ok(match page {
+                            _ if down.load(std::sync::atomic::Ordering::SeqCst) => {
+                                answer(503, "down".into(), "text/plain")?
+                            }
+                            Some((_, html)) => answer(200, html.clone(), "text/html; charset=utf-8")?,
+                            None => answer(404, "not found".into(), "text/plain")?,
+                        })
+                    }
+                });
+                connections.spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Publication { addr, down, task })
+    }
+
+    /// An absolute URL on the publication's origin.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Makes the bases' pages answer 503 (`true`) or serve again.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Closes the listener and every connection.
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
 }

@@ -9,7 +9,8 @@
 //! - [`binary`] — the real `v8help` binary and other child processes, with their logs;
 //! - [`saves`] — the ways admins and the kubelet save a file;
 //! - [`v8i`] — base-list fixtures, invariants and a generator;
-//! - [`browser`] — headless Chromium through ChromeDriver, and origins it visits.
+//! - [`browser`] — headless Chromium through ChromeDriver, and origins it visits;
+//! - [`receiver`] — a local HTTP receiver for Sentry and webhook deliveries.
 //!
 //! The items most tests use are re-exported here.
 #![allow(dead_code, unused_imports)]
@@ -20,6 +21,7 @@ pub mod client;
 pub mod console;
 pub mod pki;
 pub mod postgres;
+pub mod receiver;
 pub mod reports;
 pub mod saves;
 pub mod server;

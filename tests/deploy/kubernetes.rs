@@ -22,8 +22,8 @@ use crate::files::*;
 /// The manifests kustomization.yaml lists, one of each kind.
 pub(crate) struct Manifests {
     kustomization: Value,
-    deployment: Value,
-    service: Value,
+    pub(crate) deployment: Value,
+    pub(crate) service: Value,
     configmap: Value,
     pdb: Value,
 }

@@ -1,6 +1,6 @@
 //! Checks of the deployment files under `deploy/`, one module per target: [`kubernetes`]
-//! (manifests), [`container`] (the Containerfile), [`systemd`] (the unit) and [`proxies`]
-//! (nginx, Apache, IIS snippets). Each file is parsed and checked against the others and
+//! (manifests), [`kubernetes_postgres`] (their PostgreSQL-backed variant), [`container`]
+//! (the Containerfile), [`systemd`] (the unit) and [`proxies`] (nginx, Apache, IIS snippets). Each file is parsed and checked against the others and
 //! against the real v8help (its flags, its document validation, the built binary), and the
 //! tools that can judge a file (systemd-analyze, nginx, apache2) are run.
 //!
@@ -20,6 +20,7 @@ mod common;
 mod container;
 mod files;
 mod kubernetes;
+mod kubernetes_postgres;
 mod proxies;
 mod systemd;
 

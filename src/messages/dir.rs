@@ -1,0 +1,222 @@
+//! The directory side of [`Messages`]: listing it, reading one file into its base, dropping
+//! a base whose file stayed deleted, and re-checking every file by its metadata.
+//!
+//! Every function here runs under the writer lock of [`Messages`], so the map is changed by
+//! one caller at a time; readers never wait for it.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::name::{self, Entry};
+use super::{Map, Messages};
+use crate::time::Zone;
+use crate::watch::{LiveMessage, Reload};
+
+/// What the watcher remembers about the files: the metadata of each document when it was
+/// last read (a re-check reads only files whose metadata changed), and the names already
+/// logged as ignored.
+#[derive(Debug, Default)]
+pub(super) struct Files {
+    stamps: HashMap<Box<str>, Stamp>,
+    ignored: HashSet<OsString>,
+}
+
+/// Which write of which file: size, modification and change times, inode (a ConfigMap swap
+/// points the link at another inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    changed: (i64, i64),
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            changed: (meta.ctime(), meta.ctime_nsec()),
+            #[cfg(unix)]
+            inode: (meta.dev(), meta.ino()),
+        }
+    }
+}
+
+/// What [`Messages::refresh`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refreshed {
+    /// The file is new: its base is served from now on (`Reload::Failed` if it is invalid;
+    /// the base then serves no message until the file is valid).
+    Added(Reload),
+    /// The base's file was read again.
+    Reloaded(Reload),
+    /// The file is missing; its base, if any, is still served.
+    Missing,
+    /// The name is not a regular file (a directory called `x.json`): ignored.
+    NotAFile,
+}
+
+impl Refreshed {
+    /// Whether the file may have been caught half-written (or emptied), so that it should
+    /// be read again shortly without waiting for an event.
+    pub fn needs_settling(&self) -> bool {
+        matches!(
+            self,
+            Refreshed::Added(Reload::Failed(_)) | Refreshed::Reloaded(Reload::Failed(_) | Reload::Settling)
+        )
+    }
+}
+
+fn path_of(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.json"))
+}
+
+impl Files {
+    /// Logs an ignored directory entry, once per name.
+    pub(super) fn ignore(&mut self, dir: &Path, file: &OsString, why: &str) {
+        if self.ignored.insert(file.clone()) {
+            tracing::warn!(
+                dir = %dir.display(),
+                file = %file.to_string_lossy(),
+                "ignored in the messages directory: {why}"
+            );
+        }
+    }
+}
+
+/// Reads every document of `dir` (at start-up).
+pub(super) fn load_all(dir: &Path, zone: Zone, files: &mut Files) -> std::io::Result<Map> {
+    let mut map = Map::new();
+    for entry in std::fs::read_dir(dir)? {
+        let Ok(entry) = entry else { continue };
+        let file = entry.file_name();
+        match name::classify(&file) {
+            Entry::Hidden => {}
+            Entry::Other => files.ignore(dir, &file, NOT_A_DOCUMENT),
+            Entry::Base(base) => {
+                let path = entry.path();
+                match std::fs::metadata(&path) {
+                    Ok(meta) if !meta.is_file() => files.ignore(dir, &file, "not a regular file"),
+                    meta => {
+                        if let Ok(meta) = meta {
+                            files.stamps.insert(base.into(), Stamp::of(&meta));
+                        }
+                        map.insert(base.into(), LiveMessage::load_quietly(path, zone));
+                    }
+                }
+            }
+        }
+    }
+    Ok(map)
+}
+
+pub(super) const NOT_A_DOCUMENT: &str = "not NAME.json with NAME of 1-64 letters, digits, '.', '_' or '-'";
+
+pub(super) fn refresh(messages: &Messages, files: &mut Files, base: &str) -> Refreshed {
+    let path = path_of(&messages.dir, base);
+    let current = messages.bases.load().get(base).cloned();
+    match std::fs::metadata(&path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(live) = current {
+                live.reload(false); // notes the file as missing in its status
+            }
+            Refreshed::Missing
+        }
+        Ok(meta) if !meta.is_file() => {
+            files.ignore(
+                &messages.dir,
+                &OsString::from(format!("{base}.json")),
+                "not a regular file",
+            );
+            Refreshed::NotAFile
+        }
+        meta => {
+            match meta {
+                Ok(meta) => files.stamps.insert(base.into(), Stamp::of(&meta)),
+                Err(_) => files.stamps.remove(base),
+            };
+            match current {
+                Some(live) => Refreshed::Reloaded(live.reload(false)),
+                None => {
+                    let live = LiveMessage::load(path, messages.zone);
+                    let outcome = match live.status().last_error {
+                        Some(problem) => Reload::Failed(problem),
+                        None => Reload::Loaded,
+                    };
+                    tracing::info!(base, "base added: now served at /{base}/");
+                    let mut map = Map::clone(&messages.bases.load());
+                    map.insert(base.into(), live);
+                    messages.bases.store(Arc::new(map));
+                    Refreshed::Added(outcome)
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn drop_if_gone(messages: &Messages, files: &mut Files, base: &str) -> bool {
+    if !messages.bases.load().contains_key(base) {
+        return false;
+    }
+    let gone = match std::fs::metadata(path_of(&messages.dir, base)) {
+        Err(err) => err.kind() == std::io::ErrorKind::NotFound,
+        Ok(meta) => !meta.is_file(),
+    };
+    if gone {
+        let mut map = Map::clone(&messages.bases.load());
+        map.remove(base);
+        messages.bases.store(Arc::new(map));
+        files.stamps.remove(base);
+        tracing::warn!(base, "base removed: its file stayed deleted; /{base}/ now answers 404");
+    }
+    gone
+}
+
+pub(super) fn rescan(messages: &Messages, files: &mut Files) -> Vec<String> {
+    let listing = match std::fs::read_dir(&messages.dir) {
+        Ok(listing) => listing,
+        Err(err) => {
+            // A mount that is away for a moment: every base keeps its last good version.
+            tracing::error!(dir = %messages.dir.display(), "cannot list the messages directory: {err}");
+            return Vec::new();
+        }
+    };
+    let mut seen: HashSet<String> = HashSet::new();
+    for entry in listing {
+        let Ok(entry) = entry else { continue };
+        let file = entry.file_name();
+        match name::classify(&file) {
+            Entry::Hidden => {}
+            Entry::Other => files.ignore(&messages.dir, &file, NOT_A_DOCUMENT),
+            Entry::Base(base) => {
+                seen.insert(base.to_string());
+                let known = messages.bases.load().contains_key(base);
+                let same = std::fs::metadata(entry.path())
+                    .ok()
+                    .is_some_and(|meta| files.stamps.get(base) == Some(&Stamp::of(&meta)));
+                if !known || !same {
+                    refresh(messages, files, base);
+                }
+            }
+        }
+    }
+    let missing: Vec<String> = messages
+        .bases
+        .load()
+        .keys()
+        .filter(|k| !seen.contains(&***k))
+        .map(|k| k.to_string())
+        .collect();
+    for base in &missing {
+        refresh(messages, files, base);
+    }
+    missing
+}
