@@ -98,6 +98,18 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM [default: 10].
     #[arg(long, env = "V8HELP_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
     pub shutdown_timeout: Option<f64>,
+    /// Seconds a connection may take to send its first complete request head [default: 10].
+    #[arg(long, env = "V8HELP_HEADER_TIMEOUT", value_name = "SECONDS")]
+    pub header_timeout: Option<f64>,
+    /// Seconds an idle keep-alive connection (HTTP/1.1 or HTTP/2) is kept [default: 60].
+    #[arg(long, env = "V8HELP_KEEPALIVE_TIMEOUT", value_name = "SECONDS")]
+    pub keepalive_timeout: Option<f64>,
+    /// Most connections open at once from one client address [default: a quarter of --max-connections].
+    #[arg(long, env = "V8HELP_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    pub max_connections_per_address: Option<usize>,
+    /// Show the message file's path and reload errors in the public /healthz.
+    #[arg(long, env = "V8HELP_HEALTH_DETAILS")]
+    pub health_details: bool,
     /// Error reports (`--reports-…`).
     #[command(flatten)]
     pub reports: crate::reports::ReportsArgs,
@@ -125,6 +137,10 @@ struct FileConfig {
     workers: Option<usize>,
     recheck_interval: Option<f64>,
     shutdown_timeout: Option<f64>,
+    header_timeout: Option<f64>,
+    keepalive_timeout: Option<f64>,
+    max_connections_per_address: Option<usize>,
+    health_details: Option<bool>,
     // Error reports: see crate::reports::config.
     reports_db: Option<String>,
     reports_path: Option<String>,
@@ -173,6 +189,13 @@ pub struct ServeConfig {
     pub access_log: bool,
     /// Most connections served at once across all workers (`--max-connections`).
     pub max_connections: usize,
+    /// Most connections open at once from one client IP address
+    /// (`--max-connections-per-address`): one client cannot take every slot.
+    pub max_connections_per_address: usize,
+    /// How long an idle keep-alive connection is kept, on both protocols (`--keepalive-timeout`).
+    pub keepalive_timeout: Duration,
+    /// Whether the public `/healthz` shows the file's path and reload errors (`--health-details`).
+    pub health_details: bool,
     /// Worker threads, each with its own single-threaded runtime and listener.
     pub workers: usize,
     /// Time between safety re-reads of the message file, catching events the OS dropped
@@ -180,7 +203,8 @@ pub struct ServeConfig {
     pub recheck_interval: Duration,
     /// How long in-flight requests get to finish after SIGINT/SIGTERM (`--shutdown-timeout`).
     pub shutdown_timeout: Duration,
-    /// How long a client may take to send its request headers (slowloris guard).
+    /// How long a new connection may take to send its first complete request head
+    /// (`--header-timeout`; slowloris and quiet-connection guard).
     pub header_timeout: Duration,
     /// How long a client may take to finish its TLS handshake.
     pub handshake_timeout: Duration,
@@ -209,6 +233,9 @@ impl Default for ServeConfig {
             message_service: None,
             access_log: false,
             max_connections: 20_000,
+            max_connections_per_address: 5_000,
+            keepalive_timeout: Duration::from_secs(60),
+            health_details: false,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             recheck_interval: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
@@ -266,8 +293,20 @@ impl ServeConfig {
             .max_connections
             .or(file.max_connections)
             .unwrap_or(d.max_connections);
-        if max_connections == 0 {
-            return Err(invalid("--max-connections", "must be at least 1".into()));
+        crate::limits::check_count("--max-connections", max_connections, crate::limits::MAX_CONNECTIONS)?;
+        let max_connections_per_address = match args.max_connections_per_address.or(file.max_connections_per_address) {
+            Some(n) => crate::limits::check_count("--max-connections-per-address", n, max_connections)?,
+            None => (max_connections / 4).max(1),
+        };
+        let max_age = args.max_age.or(file.max_age).unwrap_or(d.max_age);
+        if max_age > crate::limits::MAX_MAX_AGE {
+            return Err(invalid(
+                "--max-age",
+                format!(
+                    "{max_age} is more than {} seconds (one day)",
+                    crate::limits::MAX_MAX_AGE
+                ),
+            ));
         }
         let reports = crate::reports::ReportsConfig::resolve(
             &args.reports,
@@ -306,15 +345,37 @@ impl ServeConfig {
             messages: args.messages.clone().or(file.messages),
             zone,
             zone_warning,
-            max_age: args.max_age.or(file.max_age).unwrap_or(d.max_age),
+            max_age,
             cors_origin,
             message_service,
             access_log: args.access_log || file.access_log.unwrap_or(false),
             max_connections,
-            recheck_interval: seconds("--recheck-interval", args.recheck_interval.or(file.recheck_interval))?
-                .unwrap_or(d.recheck_interval),
-            shutdown_timeout: seconds("--shutdown-timeout", args.shutdown_timeout.or(file.shutdown_timeout))?
-                .unwrap_or(d.shutdown_timeout),
+            max_connections_per_address,
+            health_details: args.health_details || file.health_details.unwrap_or(false),
+            recheck_interval: seconds(
+                "--recheck-interval",
+                args.recheck_interval.or(file.recheck_interval),
+                crate::limits::RECHECK_INTERVAL,
+            )?
+            .unwrap_or(d.recheck_interval),
+            shutdown_timeout: seconds(
+                "--shutdown-timeout",
+                args.shutdown_timeout.or(file.shutdown_timeout),
+                crate::limits::SHUTDOWN_TIMEOUT,
+            )?
+            .unwrap_or(d.shutdown_timeout),
+            header_timeout: seconds(
+                "--header-timeout",
+                args.header_timeout.or(file.header_timeout),
+                crate::limits::HEADER_TIMEOUT,
+            )?
+            .unwrap_or(d.header_timeout),
+            keepalive_timeout: seconds(
+                "--keepalive-timeout",
+                args.keepalive_timeout.or(file.keepalive_timeout),
+                crate::limits::KEEPALIVE_TIMEOUT,
+            )?
+            .unwrap_or(d.keepalive_timeout),
             ..d
         })
     }
@@ -331,18 +392,15 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     })
 }
 
-fn seconds(setting: &'static str, value: Option<f64>) -> Result<Option<Duration>, ConfigError> {
-    match value {
-        None => Ok(None),
-        Some(v) if v.is_finite() && v > 0.0 && v < 86_400.0 => Ok(Some(Duration::from_secs_f64(v))),
-        Some(v) => Err(invalid(
-            setting,
-            format!("{v} is not a number of seconds between 0 and 86400"),
-        )),
-    }
+fn seconds(
+    setting: &'static str,
+    value: Option<f64>,
+    range: crate::limits::Seconds,
+) -> Result<Option<Duration>, ConfigError> {
+    value.map(|v| range.check(setting, v)).transpose()
 }
 
-fn invalid(setting: &'static str, problem: String) -> ConfigError {
+pub(crate) fn invalid(setting: &'static str, problem: String) -> ConfigError {
     ConfigError::Invalid { setting, problem }
 }
 

@@ -14,6 +14,10 @@ use std::fmt;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value};
 
+mod raw;
+
+use crate::limits::MAX_ACCEPT_LANGUAGE_ENTRIES;
+pub use crate::limits::MAX_LANGUAGES;
 use crate::time::{Zone, parse_date_time};
 
 /// Longest accepted text, in characters, of `userMessage` and of each `userMessages` entry.
@@ -29,7 +33,7 @@ pub const MAX_FILE_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DocumentError {
     /// The file is bigger than [`MAX_FILE_BYTES`], so it is not a message but a mistake.
-    #[error("file is {size} bytes; a message document may be at most {limit} bytes")]
+    #[error("file is {}; a message document may be at most {limit} bytes", size_text(*size, *limit))]
     TooLarge {
         /// Size of the file, in bytes.
         size: usize,
@@ -72,6 +76,15 @@ pub enum DocumentError {
         /// What is wrong with it.
         problem: String,
     },
+}
+
+/// "10485760 bytes", or "more than 64 KiB" when only the limit plus one byte was read.
+fn size_text(size: usize, limit: usize) -> String {
+    if size == limit + 1 {
+        format!("more than {} KiB", limit / 1024)
+    } else {
+        format!("{size} bytes")
+    }
 }
 
 /// Whether a document is being served at a given instant.
@@ -125,6 +138,10 @@ pub struct Document {
     pub help_url: Option<String>,
     /// Every field as written, in file order: the source of pass-through fields.
     pub fields: Map<String, Value>,
+    /// Every top-level field as compact JSON text, in file order. Parsed from a file it is
+    /// the file's own text of each value (whitespace removed), so that pass-through numbers
+    /// keep every digit (`123456789012345678901234567890` stays as written).
+    pub raw_fields: Vec<(String, String)>,
 }
 
 impl Document {
@@ -137,6 +154,7 @@ impl Document {
             expires: None,
             help_url: None,
             fields: Map::new(),
+            raw_fields: Vec::new(),
         }
     }
 
@@ -163,7 +181,12 @@ impl Document {
                 found: json_kind(&value),
             });
         };
-        Document::from_fields(fields, text, zone)
+        raw::refuse_duplicate_keys(text)?;
+        let mut document = Document::from_fields(fields, text, zone)?;
+        if !document.is_empty() {
+            document.raw_fields = raw::top_level_fields(text)?;
+        }
+        Ok(document)
     }
 
     /// Validates an already parsed JSON object; `source` (the text it came from, possibly
@@ -197,6 +220,12 @@ impl Document {
         let mut translations: Vec<(String, String)> = Vec::new();
         match fields.get("userMessages") {
             None | Some(Value::Null) => {}
+            Some(Value::Object(map)) if map.len() > MAX_LANGUAGES => {
+                return Err(field_error(
+                    "userMessages",
+                    format!("has {} languages; the limit is {MAX_LANGUAGES}", map.len()),
+                ));
+            }
             Some(Value::Object(map)) => {
                 for (tag, text) in map {
                     let name = format!("userMessages.{tag}");
@@ -265,6 +294,10 @@ impl Document {
             }
         };
 
+        let raw_fields = fields
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::to_string(v).unwrap_or_else(|_| "null".into())))
+            .collect();
         Ok(Document {
             user_message,
             translations,
@@ -272,6 +305,7 @@ impl Document {
             expires,
             help_url,
             fields,
+            raw_fields,
         })
     }
 
@@ -315,6 +349,13 @@ impl Document {
 /// primary subtag (kk-KZ → kk), then against the available tags' primary subtags
 /// (kk → kk-KZ). `None` means the default `userMessage`.
 pub fn negotiate<'a>(available: &'a [(String, String)], query: Option<&str>, accept: Option<&str>) -> Option<&'a str> {
+    negotiate_index(available, query, accept).map(|i| available[i].0.as_str())
+}
+
+/// As [`negotiate`], giving the index in `available`. Only the first
+/// [`MAX_ACCEPT_LANGUAGE_ENTRIES`] entries of `Accept-Language` are looked at, and nothing is
+/// allocated: the cost is the same for a 16 KB header as for its first entries.
+pub fn negotiate_index(available: &[(String, String)], query: Option<&str>, accept: Option<&str>) -> Option<usize> {
     if available.is_empty() {
         return None;
     }
@@ -322,40 +363,50 @@ pub fn negotiate<'a>(available: &'a [(String, String)], query: Option<&str>, acc
         return Some(found);
     }
     let accept = accept?;
-    let mut wanted: Vec<(&str, u16)> = Vec::new();
-    for item in accept.split(',') {
+    // (weight, position, tag): sorted by weight, equal weights keep the client's order.
+    let mut wanted: [(u16, usize, &str); MAX_ACCEPT_LANGUAGE_ENTRIES] = [(0, 0, ""); MAX_ACCEPT_LANGUAGE_ENTRIES];
+    let mut n = 0;
+    for (position, item) in accept.split(',').take(MAX_ACCEPT_LANGUAGE_ENTRIES).enumerate() {
         let mut parts = item.split(';');
         let tag = parts.next().unwrap_or("").trim();
         let mut q = 1000;
-        for param in parts {
-            if let Some(v) = param
-                .trim()
-                .strip_prefix("q=")
-                .or_else(|| param.trim().strip_prefix("Q="))
-            {
+        // A language range has one parameter (q); a few more are tolerated, not thousands.
+        for param in parts.take(4) {
+            let param = param.trim();
+            if let Some(v) = param.strip_prefix("q=").or_else(|| param.strip_prefix("Q=")) {
                 q = parse_q(v).unwrap_or(0);
             }
         }
         if !tag.is_empty() && q > 0 {
-            wanted.push((tag, q));
+            wanted[n] = (q, position, tag);
+            n += 1;
         }
     }
-    wanted.sort_by_key(|w| std::cmp::Reverse(w.1)); // stable: equal weights keep the client's order
+    let wanted = &mut wanted[..n];
+    wanted.sort_unstable_by_key(|&(q, position, _)| (std::cmp::Reverse(q), position));
     wanted
-        .into_iter()
-        .find_map(|(tag, _)| if tag == "*" { None } else { lookup(available, tag) })
+        .iter()
+        .find_map(|&(_, _, tag)| if tag == "*" { None } else { lookup(available, tag) })
 }
 
-fn lookup<'a>(available: &'a [(String, String)], wanted: &str) -> Option<&'a str> {
-    let primary = |t: &str| t.split('-').next().unwrap_or("").to_string();
-    let wanted = wanted.trim().to_ascii_lowercase().replace('_', "-");
-    let wanted_primary = primary(&wanted);
-    available
-        .iter()
-        .find(|(t, _)| *t == wanted)
-        .or_else(|| available.iter().find(|(t, _)| *t == wanted_primary))
-        .or_else(|| available.iter().find(|(t, _)| primary(t) == wanted_primary))
-        .map(|(t, _)| t.as_str())
+/// The index of the available tag matching `wanted` exactly, by `wanted`'s primary subtag,
+/// or by an available tag's primary subtag; case and `_`/`-` do not matter.
+fn lookup(available: &[(String, String)], wanted: &str) -> Option<usize> {
+    let wanted = wanted.trim();
+    let wanted_primary = primary(wanted);
+    let find = |matches: &dyn Fn(&str) -> bool| available.iter().position(|(t, _)| matches(t));
+    find(&|t| same_tag(t, wanted))
+        .or_else(|| find(&|t| same_tag(t, wanted_primary)))
+        .or_else(|| find(&|t| same_tag(primary(t), wanted_primary)))
+}
+
+fn primary(tag: &str) -> &str {
+    tag.split(['-', '_']).next().unwrap_or("")
+}
+
+fn same_tag(a: &str, b: &str) -> bool {
+    let norm = |c: u8| if c == b'_' { b'-' } else { c.to_ascii_lowercase() };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| norm(x) == norm(y))
 }
 
 /// A q-value in thousandths: "1", "0.8", "0.125".
@@ -414,6 +465,20 @@ fn check_url(s: &str) -> Result<(), String> {
         .or_else(|| lower.strip_prefix("http://"))
         .ok_or_else(|| format!("{s:?} is not an http:// or https:// link"))?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if s.contains('\\') {
+        return Err(format!("{s:?} contains a backslash; write / (or %5C)"));
+    }
+    if host.contains('@') {
+        return Err(format!(
+            "{s:?} has user information before an @; a link must show its real host"
+        ));
+    }
+    if let Some(c) = s.chars().find(|&c| is_invisible_or_bidi(c)) {
+        return Err(format!(
+            "{s:?} contains the invisible or text-direction character U+{:04X}; a link must read as it goes",
+            u32::from(c)
+        ));
+    }
     if host.is_empty() {
         return Err(format!("{s:?} has no host"));
     }
@@ -423,7 +488,12 @@ fn check_url(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn syntax_error(e: &serde_json::Error, source: &str) -> DocumentError {
+/// Zero-width and text-direction characters: they make a link read as another host or path.
+fn is_invisible_or_bidi(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+pub(crate) fn syntax_error(e: &serde_json::Error, source: &str) -> DocumentError {
     let text = e.to_string();
     let mut message = match text.rfind(" at line ") {
         Some(i) => text[..i].to_string(),
@@ -454,7 +524,7 @@ fn line_column(before: &[u8]) -> (usize, usize) {
 }
 
 /// The line on which `"key"` (the last path segment of `field`) first appears as a key.
-fn line_of_key(source: &str, field: &str) -> Option<usize> {
+pub(crate) fn line_of_key(source: &str, field: &str) -> Option<usize> {
     let key = field.rsplit('.').next().unwrap_or(field);
     let quoted = serde_json::to_string(key).ok()?;
     let mut from = 0;

@@ -12,6 +12,7 @@
 //!   language choice.
 //! - [`snapshot`]: a loaded document rendered once into the exact bytes clients receive.
 //! - [`watch`]: keeps the served snapshot in step with the file on disk.
+//! - [`limits`]: every bound of the service (settings, files, headers, bodies) in one place.
 //! - [`messages`]: many bases, one service — a directory of documents, one per base,
 //!   served at `/NAME/`, each kept live as the single file is.
 //! - [`server`]: HTTPS (and optional plain HTTP) serving with limits and graceful shutdown.
@@ -30,6 +31,7 @@ pub mod config;
 pub mod console;
 pub mod document;
 pub mod forward;
+pub mod limits;
 pub mod messages;
 pub mod metrics;
 pub mod reports;

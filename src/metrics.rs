@@ -62,6 +62,8 @@ pub struct Metrics {
     handshakes_resumed: AtomicU64,
     handshake_errors: AtomicU64,
     handshake_timeouts: AtomicU64,
+    refused_per_address: AtomicU64,
+    closed_quiet: AtomicU64,
     certificate_reloads: AtomicU64,
     certificate_reload_failures: AtomicU64,
 }
@@ -96,6 +98,17 @@ impl Metrics {
             Handshake::Resumed => &self.handshakes_resumed,
         }
         .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection closed at accept: its address had `--max-connections-per-address` open.
+    pub fn refused_per_address(&self) {
+        self.refused_per_address.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection closed for being quiet (no request within the header or
+    /// keep-alive timeout).
+    pub fn closed_quiet(&self) {
+        self.closed_quiet.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a failed TLS handshake (`timed_out`: the client did not finish in time).
@@ -255,6 +268,19 @@ impl Collector for Scrape {
             "open_connections",
             "Connections open now",
             m.open_connections.load(Ordering::Relaxed),
+        )?;
+
+        counter(
+            &mut encoder,
+            "connections_refused_per_address",
+            "Connections closed at accept: their address had --max-connections-per-address open",
+            load(&m.refused_per_address),
+        )?;
+        counter(
+            &mut encoder,
+            "connections_closed_quiet",
+            "Connections closed for sending no request within --header-timeout or --keepalive-timeout",
+            load(&m.closed_quiet),
         )?;
 
         let status = self.live.status();

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use http::HeaderValue;
-use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::document::{Document, State, negotiate};
+use crate::document::{Document, State, negotiate_index};
 
 /// One response body and its strong ETag.
 #[derive(Debug, Clone)]
@@ -73,11 +72,13 @@ impl Snapshot {
     /// Renders every variant of `document`.
     pub fn new(document: Document) -> Snapshot {
         let inactive = Rendered::new(INACTIVE_BODY.as_bytes().to_vec());
-        let default = Rendered::new(render(&document, &document.user_message));
+        // The fields after the text are the same for every language: rendered once.
+        let tail = render_tail(&document);
+        let default = Rendered::new(render(&document.user_message, &tail));
         let languages = document
             .translations
             .iter()
-            .map(|(_, text)| Rendered::new(render(&document, text)))
+            .map(|(_, text)| Rendered::new(render(text, &tail)))
             .collect();
         Snapshot {
             document: Arc::new(document),
@@ -101,15 +102,9 @@ impl Snapshot {
         let rendered = if !state.is_active() {
             &self.inactive
         } else {
-            match negotiate(&doc.translations, query_lang, accept_language) {
-                Some(tag) => doc
-                    .translations
-                    .iter()
-                    .position(|(t, _)| t == tag)
-                    .and_then(|i| self.languages.get(i))
-                    .unwrap_or(&self.default),
-                None => &self.default,
-            }
+            negotiate_index(&doc.translations, query_lang, accept_language)
+                .and_then(|i| self.languages.get(i))
+                .unwrap_or(&self.default)
         };
         Choice {
             rendered,
@@ -118,30 +113,49 @@ impl Snapshot {
             localized,
         }
     }
+
+    /// Bytes held by the rendered bodies (the document's memory cost once served).
+    pub fn rendered_bytes(&self) -> usize {
+        self.default.body.len() + self.languages.iter().map(|r| r.body.len()).sum::<usize>()
+    }
 }
 
-/// The active body for one text: `userMessage` first, then the document's other fields in
-/// file order (`userMessages` left out: a client needs only its own text), with `starts`
-/// and `expires` written as RFC 3339 with an offset.
-fn render(doc: &Document, text: &str) -> Vec<u8> {
-    let mut out = Map::new();
-    out.insert("userMessage".into(), Value::String(text.to_string()));
-    for (key, value) in &doc.fields {
+/// The active body for one text: `userMessage` first, then `tail` (see [`render_tail`]).
+fn render(text: &str, tail: &str) -> Vec<u8> {
+    let text = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into());
+    let mut out = Vec::with_capacity(16 + text.len() + tail.len());
+    out.extend_from_slice(b"{\"userMessage\":");
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(tail.as_bytes());
+    out
+}
+
+/// Everything after the text: the document's other fields in file order, each as written
+/// (`userMessages` left out: a client needs only its own text), with `starts` and `expires`
+/// written as RFC 3339 with an offset, null fields left out; and the closing brace.
+fn render_tail(doc: &Document) -> String {
+    let mut out = String::new();
+    for (key, raw) in &doc.raw_fields {
         let value = match key.as_str() {
             "userMessage" | "userMessages" => continue,
-            "starts" => doc.starts.map(rfc3339).unwrap_or(Value::Null),
-            "expires" => doc.expires.map(rfc3339).unwrap_or(Value::Null),
-            _ => value.clone(),
+            "starts" => doc.starts.map(rfc3339),
+            "expires" => doc.expires.map(rfc3339),
+            _ if raw == "null" => None,
+            _ => Some(raw.clone()),
         };
-        if !value.is_null() {
-            out.insert(key.clone(), value);
+        if let (Some(value), Ok(key)) = (value, serde_json::to_string(key)) {
+            out.push(',');
+            out.push_str(&key);
+            out.push(':');
+            out.push_str(&value);
         }
     }
-    serde_json::to_vec(&Value::Object(out)).unwrap_or_else(|_| INACTIVE_BODY.as_bytes().to_vec())
+    out.push('}');
+    out
 }
 
-fn rfc3339(t: DateTime<chrono::FixedOffset>) -> Value {
-    Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+fn rfc3339(t: DateTime<chrono::FixedOffset>) -> String {
+    format!("\"{}\"", t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
 #[cfg(test)]

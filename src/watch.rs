@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::Notify;
 
-use crate::document::{Document, MAX_FILE_BYTES};
+use crate::document::{Document, DocumentError, MAX_FILE_BYTES};
+use crate::limits::FILE_READ_DEADLINE;
 use crate::snapshot::Snapshot;
 use crate::time::Zone;
 
@@ -32,6 +33,9 @@ pub struct LiveMessage {
     zone: Zone,
     current: ArcSwap<Snapshot>,
     record: Mutex<Record>,
+    /// A copy of the record's status, published after every attempt: readers (`/healthz`,
+    /// `/metrics`) never wait for a reload in progress.
+    published: ArcSwap<ReloadStatus>,
     /// Successful loads are logged at debug level (one of thousands of documents loading
     /// at start-up), not info.
     quiet: std::sync::atomic::AtomicBool,
@@ -102,6 +106,7 @@ impl LiveMessage {
             zone,
             current: ArcSwap::from_pointee(Snapshot::empty()),
             record: Mutex::new(Record::default()),
+            published: ArcSwap::from_pointee(ReloadStatus::default()),
             quiet: quiet.into(),
         });
         if live.reload(false) == Reload::Settling {
@@ -121,9 +126,20 @@ impl LiveMessage {
         &self.path
     }
 
-    /// A copy of the reload record.
+    /// The reload record as of the last finished attempt (never waits for one in progress).
     pub fn status(&self) -> ReloadStatus {
-        self.lock_record().status.clone()
+        ReloadStatus::clone(&self.published.load())
+    }
+
+    /// Records, without waiting for the reload lock, that an attempt did not finish in time.
+    fn publish_stuck(&self, problem: String) {
+        let mut status = self.status();
+        if status.last_error.as_deref() != Some(problem.as_str()) {
+            tracing::error!("{problem}; the last good message stays");
+            status.failures += 1;
+        }
+        status.last_error = Some(problem);
+        self.published.store(Arc::new(status));
     }
 
     /// Reads, validates and swaps in the file. `force` (SIGHUP, start-up) re-parses an
@@ -131,15 +147,21 @@ impl LiveMessage {
     /// only once it has been read empty, with no other content in between, for
     /// [`SETTLE_DELAY`].
     pub fn reload(&self, force: bool) -> Reload {
-        let started = Instant::now();
         let mut guard = self.lock_record();
+        let result = self.reload_locked(&mut guard, force);
+        self.published.store(Arc::new(guard.status.clone()));
+        result
+    }
+
+    fn reload_locked(&self, record: &mut Record, force: bool) -> Reload {
+        let started = Instant::now();
         let Record {
             status,
             last_seen,
             empty_since,
-        } = &mut *guard;
+        } = record;
         status.checks += 1;
-        let (bytes, stamp) = match read_limited(&self.path) {
+        let (bytes, stamp, size) = match read_limited(&self.path) {
             Ok(read) => read,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 if !status.file_missing {
@@ -198,6 +220,14 @@ impl LiveMessage {
                 Reload::Loaded
             }
             Err(err) => {
+                // The read stopped one byte past the limit: say the file's real size.
+                let err = match err {
+                    DocumentError::TooLarge { limit, .. } => DocumentError::TooLarge {
+                        size: usize::try_from(size).unwrap_or(usize::MAX),
+                        limit,
+                    },
+                    other => other,
+                };
                 let problem = format!("{}: {err}", self.path.display());
                 *last_seen = Some(bytes);
                 self.fail(status, problem)
@@ -225,13 +255,70 @@ impl LiveMessage {
 }
 
 /// Reads at most [`MAX_FILE_BYTES`] + 1 bytes, so that a huge file is refused by the parser
-/// without being read whole.
-fn read_limited(path: &Path) -> std::io::Result<(Vec<u8>, Stamp)> {
-    let file = std::fs::File::open(path)?;
-    let stamp = Stamp::of(&file.metadata()?);
+/// without being read whole; also gives the file's size as `fstat` says.
+///
+/// The file is opened non-blocking and must be a regular file: a FIFO or a device put in
+/// its place would otherwise block the open or the read forever.
+fn read_limited(path: &Path) -> std::io::Result<(Vec<u8>, Stamp, u64)> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, socket or device cannot hold the message)",
+        ));
+    }
+    let stamp = Stamp::of(&meta);
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
-    Ok((bytes, stamp))
+    Ok((bytes, stamp, meta.len()))
+}
+
+/// One reload on a blocking thread, given up after [`FILE_READ_DEADLINE`] (a hung network
+/// mount): the serving threads and the watcher's runtime never wait on the file system.
+/// `pending` holds an attempt that overran; no new one starts until it has returned, so a
+/// stuck mount costs one thread, not one per re-check.
+async fn reload_off_thread(
+    live: &Arc<LiveMessage>,
+    force: bool,
+    pending: &mut Option<tokio::task::JoinHandle<Reload>>,
+) -> Option<Reload> {
+    if let Some(stuck) = pending {
+        if !stuck.is_finished() {
+            live.publish_stuck(format!(
+                "{}: the previous read has not returned after {} s (a hung network mount?)",
+                live.path.display(),
+                FILE_READ_DEADLINE.as_secs()
+            ));
+            return None;
+        }
+        *pending = None;
+    }
+    let task = {
+        let live = live.clone();
+        tokio::task::spawn_blocking(move || live.reload(force))
+    };
+    let mut task = task;
+    match tokio::time::timeout(FILE_READ_DEADLINE, &mut task).await {
+        Ok(Ok(result)) => Some(result),
+        Ok(Err(err)) => {
+            tracing::error!("the message reload failed: {err}");
+            None
+        }
+        Err(_) => {
+            live.publish_stuck(format!(
+                "{}: reading the file took more than {} s (a hung network mount?)",
+                live.path.display(),
+                FILE_READ_DEADLINE.as_secs()
+            ));
+            *pending = Some(task);
+            None
+        }
+    }
 }
 
 /// Which file, and which write of it: two reads with the same stamp saw no write in between.
@@ -262,6 +349,7 @@ pub async fn watch(
     force: Arc<Notify>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    tokio::pin!(shutdown);
     let changed = Arc::new(Notify::new());
     let mut watch = DirWatch::start("message", &[live.path()], changed.clone());
     let poll = match (&watch, recheck.is_zero()) {
@@ -269,10 +357,13 @@ pub async fn watch(
         (Some(_), true) => Duration::from_secs(5),
         (None, _) => Duration::from_millis(500),
     };
+    let mut pending = None;
     // A save made between the first load and the watch being in place produced no event.
-    live.reload(false);
+    tokio::select! {
+        _ = &mut shutdown => return,
+        _ = reload_off_thread(&live, false, &mut pending) => {}
+    }
     let mut settle_at: Option<tokio::time::Instant> = None;
-    tokio::pin!(shutdown);
     let mut next_poll = tokio::time::Instant::now() + poll;
     loop {
         let settle = async {
@@ -288,11 +379,15 @@ pub async fn watch(
             _ = force.notified() => { tracing::info!("SIGHUP: reloading the message file"); true }
             _ = tokio::time::sleep_until(next_poll) => { next_poll = tokio::time::Instant::now() + poll; false }
         };
-        match live.reload(force) {
+        let reloaded = tokio::select! {
+            _ = &mut shutdown => return,
+            r = reload_off_thread(&live, force, &mut pending) => r,
+        };
+        match reloaded {
             // Possibly caught in the middle of an in-place save: look again shortly, even if
             // the writer's last event was merged with an earlier one. (A re-check only reads;
             // an empty file is applied only if it stayed empty all along.)
-            Reload::Settling | Reload::Failed(_) if settle_at.is_none() => {
+            Some(Reload::Settling | Reload::Failed(_)) if settle_at.is_none() => {
                 settle_at = Some(tokio::time::Instant::now() + SETTLE_DELAY)
             }
             _ => {}

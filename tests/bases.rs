@@ -203,7 +203,10 @@ async fn a_delete_and_recreate_save_never_makes_the_base_unknown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_edit_keeps_that_bases_last_good_version_and_healthz_says_why() {
-    let (server, dir) = start(&[("erp.json", &doc("erp good")), ("hr.json", &doc("hr good"))]).await;
+    let (server, dir) = start_with(&[("erp.json", &doc("erp good")), ("hr.json", &doc("hr good"))], |c| {
+        c.health_details = true
+    })
+    .await;
     std::fs::write(path(dir.path(), "erp"), r#"{"userMessage": "broken"#).unwrap();
     let one = wait_for(Duration::from_secs(5), "the error in /healthz?base=erp", || async {
         let h = server.get("/healthz?base=erp", &[]).await.json();

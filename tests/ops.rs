@@ -22,7 +22,7 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_handshakes_connections_and_message_state() {
-    let server = TestServer::start(Some(DOC), |_| {}).await;
+    let server = TestServer::start(Some(DOC), |c| c.health_details = true).await;
     for _ in 0..3 {
         assert_eq!(server.get("/", &[]).await.status, 200);
     }

@@ -190,7 +190,7 @@ async fn a_symlink_retargeted_or_its_target_saved_is_picked_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chmod_to_unreadable_keeps_the_message_and_chmod_back_reloads() {
     use std::os::unix::fs::PermissionsExt;
-    let server = TestServer::start(Some(&doc("readable")), |_| {}).await;
+    let server = TestServer::start(Some(&doc("readable")), |c| c.health_details = true).await;
     let path = server.message.clone();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
     let still_readable = std::fs::read(&path).is_ok(); // true when the tests run as root
@@ -213,7 +213,7 @@ async fn chmod_to_unreadable_keeps_the_message_and_chmod_back_reloads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_saves_keep_the_last_good_message_and_show_the_error() {
-    let server = TestServer::start(Some(&doc("good")), |_| {}).await;
+    let server = TestServer::start(Some(&doc("good")), |c| c.health_details = true).await;
     let huge = {
         let mut v = doc("huge").into_bytes();
         v.extend(std::iter::repeat_n(b' ', 20 * 1024 * 1024));

@@ -288,7 +288,7 @@ async fn cors_preflight_and_405_and_json_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_reports_state_source_and_reload_errors() {
-    let server = TestServer::start(Some(DOC), |_| {}).await;
+    let server = TestServer::start(Some(DOC), |c| c.health_details = true).await;
     let h = server.get("/healthz", &[]).await;
     assert_eq!(h.status, 200);
     assert_eq!(h.header("cache-control"), Some("no-store"));
@@ -427,7 +427,7 @@ async fn the_connection_limit_queues_clients_instead_of_failing_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_file_at_start_serves_no_message_and_reports_why() {
-    let server = TestServer::start(Some("{\"userMessage\": \"x\",}"), |_| {}).await;
+    let server = TestServer::start(Some("{\"userMessage\": \"x\",}"), |c| c.health_details = true).await;
     assert_eq!(server.get("/", &[]).await.text(), r#"{"userMessage":""}"#);
     let h = server.get("/healthz", &[]).await.json();
     assert_eq!(h["state"], "none");

@@ -80,7 +80,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
     // The workers run their own runtimes (see Server::run); this one only watches files and
     // handles signals.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         if let Some(warning) = &config.zone_warning {
             tracing::warn!("{warning}");
         }
@@ -94,7 +94,11 @@ fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
         let grace = config.shutdown_timeout;
         let server = Server::bind(config)?;
         let console = match (console_config, server.reports()) {
-            (Some(c), Some(reports)) => Some(crate::console::bind(&c, server.certificate(), reports)?),
+            (Some(c), Some(reports)) => {
+                let (listener, console) = crate::console::bind(&c, server.certificate(), reports)?;
+                console.show_health(server.health_report());
+                Some((listener, console))
+            }
             _ => None,
         };
         if let Some(fingerprint) = &server.self_signed_fingerprint {
@@ -136,7 +140,10 @@ fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
         }
         tracing::info!("v8help stopped");
         Ok(0)
-    })
+    });
+    // A file read stuck in a hung mount must not hold the exit: its thread is left behind.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    served
 }
 
 #[cfg(unix)]

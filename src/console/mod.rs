@@ -55,7 +55,13 @@ pub struct Console {
     users: UsersFile,
     limiter: Mutex<auth::LoginLimiter>,
     checks: Semaphore,
+    /// The service's `/healthz` with its details (file path, reload errors), shown at
+    /// `/api/health` to logged-in users: the public listener says state only.
+    health: std::sync::OnceLock<HealthReport>,
 }
+
+/// Renders the service's health with details (see [`crate::server::Server::health_report`]).
+pub type HealthReport = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
 impl Console {
     /// A console over `store`, marking groups through `marks`, for the users in `users`.
@@ -66,7 +72,13 @@ impl Console {
             users,
             limiter: Mutex::new(auth::LoginLimiter::default()),
             checks: Semaphore::new(PARALLEL_CHECKS),
+            health: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Makes `/api/health` answer with `report` (set once, by the serving process).
+    pub fn show_health(&self, report: HealthReport) {
+        let _ = self.health.set(report);
     }
 
     /// Checks a password under the limiter: a locked address or name is refused without

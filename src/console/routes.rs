@@ -224,6 +224,7 @@ async fn route(
                 Err(err) => Err(err),
             }
         }
+        (&Method::GET, ["api", "health"]) => Ok(console.health.get().map(|report| json(&report()))),
         (&Method::GET, ["forwarding"]) => match store.outbox_stats().await {
             Ok(stats) => store
                 .outbox_problems(MAX_PROBLEMS)

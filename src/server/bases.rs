@@ -26,33 +26,40 @@ pub fn split(path: &str) -> Option<(&str, &str)> {
     name::is_valid(base).then_some((base, rest))
 }
 
-/// Answers a path that is none of the root's.
+/// Answers a path that is none of the root's. Every answer but a POSTed message leaves
+/// the request body unread: it is discarded before the answer goes out.
 pub(super) async fn route(req: Request<Incoming>, app: &App, messages: &Messages) -> (Route, Response<Body>) {
-    let path = req.uri().path();
-    let Some((base, rest)) = split(path) else {
-        return (Route::Unknown, routes::not_found(path));
-    };
-    let Some(live) = messages.get(base) else {
-        return (Route::Unknown, unknown_base(base));
-    };
-    match rest {
-        "" | "/" | "/message.json" => {
-            let response = match *req.method() {
-                Method::GET | Method::HEAD => routes::message(req.headers(), req.uri().query(), app, &live),
-                Method::POST => {
-                    let base = base.to_string();
-                    routes::post_message(req, app, &live, Some(&base)).await
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    let (route, response) = match split(path) {
+        None => (Route::Unknown, routes::not_found(path)),
+        Some((base, rest)) => match messages.get(base) {
+            None => (Route::Unknown, unknown_base(base)),
+            Some(live) => match rest {
+                "" | "/" | "/message.json" => {
+                    let response = match parts.method {
+                        Method::GET | Method::HEAD => routes::message(&parts.headers, parts.uri.query(), app, &live),
+                        Method::POST => {
+                            let base = base.to_string();
+                            let req = Request::from_parts(parts, body);
+                            return (Route::Message, routes::post_message(req, app, &live, Some(&base)).await);
+                        }
+                        Method::OPTIONS => routes::preflight(app, MESSAGE_ALLOW),
+                        _ => routes::not_allowed(MESSAGE_ALLOW),
+                    };
+                    (Route::Message, response)
                 }
-                Method::OPTIONS => routes::preflight(app, MESSAGE_ALLOW),
-                _ => routes::not_allowed(MESSAGE_ALLOW),
-            };
-            (Route::Message, response)
-        }
-        asset => match super::web::route_for_base(req.method(), asset, &app.config, base) {
-            Some(response) => (Route::Web, response),
-            None => (Route::Unknown, routes::not_found(path)),
+                asset => match super::web::route_for_base(&parts.method, asset, &app.config, base) {
+                    Some(response) => (Route::Web, response),
+                    None => (Route::Unknown, routes::not_found(path)),
+                },
+            },
         },
-    }
+    };
+    (
+        route,
+        super::request::answer_after_drain(response, &parts.headers, body).await,
+    )
 }
 
 /// `{"error": "unknown base", "base": NAME}`, 404.
@@ -64,28 +71,52 @@ fn unknown_base(base: &str) -> Response<Body> {
 }
 
 /// The `messages` part of `/healthz`: the directory, counts by state, and every document's
-/// state and last error.
-pub(super) fn health(messages: &Messages, now: DateTime<Utc>) -> serde_json::Value {
-    serde_json::json!({
-        "dir": messages.dir().display().to_string(),
+/// state and last error. Without `details` (the public listener without
+/// `--health-details`): no paths and no error texts, only whether a document's last
+/// reload failed.
+pub(super) fn health(messages: &Messages, now: DateTime<Utc>, details: bool) -> serde_json::Value {
+    let mut documents = serde_json::to_value(messages.reports(now)).unwrap_or_default();
+    if !details && let Some(list) = documents.as_array_mut() {
+        list.iter_mut().for_each(state_only);
+    }
+    let mut health = serde_json::json!({
         "summary": messages.summary(now),
         "loaded_in_ms": messages.loaded_in().as_secs_f64() * 1000.0,
-        "documents": messages.reports(now),
-    })
+        "documents": documents,
+    });
+    if details && let Some(fields) = health.as_object_mut() {
+        fields.insert("dir".into(), messages.dir().display().to_string().into());
+    }
+    health
+}
+
+/// One document's report without its path and error text.
+fn state_only(report: &mut serde_json::Value) {
+    if let Some(fields) = report.as_object_mut() {
+        fields.remove("source");
+        let failed = fields.remove("last_error").is_some_and(|e| !e.is_null());
+        fields.insert("last_reload_failed".into(), failed.into());
+    }
 }
 
 /// `/healthz?base=NAME`: that one document, or a 404 naming it.
-pub(super) fn healthz_one(messages: &Messages, query: &str) -> Response<Body> {
+pub(super) fn healthz_one(messages: &Messages, query: &str, details: bool) -> Response<Body> {
     let wanted = query
         .split('&')
         .find_map(|pair| pair.strip_prefix("base="))
         .unwrap_or_default();
     let now = Utc::now();
     let mut r = match messages.report(wanted, now) {
-        Some(report) => routes::json_response(
-            StatusCode::OK,
-            &serde_json::json!({"status": "ok", "now": now.to_rfc3339(), "base": report}),
-        ),
+        Some(report) => {
+            let mut report = serde_json::to_value(report).unwrap_or_default();
+            if !details {
+                state_only(&mut report);
+            }
+            routes::json_response(
+                StatusCode::OK,
+                &serde_json::json!({"status": "ok", "now": now.to_rfc3339(), "base": report}),
+            )
+        }
         None => unknown_base(wanted),
     };
     r.headers_mut()

@@ -7,6 +7,8 @@
 //! serves until its shutdown future completes.
 
 pub mod bases;
+pub mod conn;
+pub mod request;
 pub mod routes;
 pub mod tls;
 pub mod web;
@@ -16,17 +18,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServeConfig;
 use crate::metrics::Handshake;
-use crate::reports::intake::ClientAddr;
 use crate::watch::{self, LiveMessage};
 pub use routes::App;
 use tls::{Certificate, TlsError};
@@ -150,6 +149,13 @@ impl Server {
         self.certificate.clone()
     }
 
+    /// The health document with its details (the message file's path, reload errors), for
+    /// the admin listener: the public `/healthz` shows them only with `--health-details`.
+    pub fn health_report(&self) -> crate::console::HealthReport {
+        let app = self.app.clone();
+        Arc::new(move || routes::health(&app, true))
+    }
+
     /// The served message, for callers that want to reload it (SIGHUP) or read its status.
     pub fn live(&self) -> Arc<LiveMessage> {
         self.app.live.clone()
@@ -235,6 +241,7 @@ impl Server {
 
         let builders = Arc::new(Builders::new(&app.config));
         let limit = Arc::new(Semaphore::new(app.config.max_connections));
+        let per_address = conn::PerAddress::new(app.config.max_connections_per_address);
         let mut finished = Vec::new();
         for (i, https) in https.into_iter().enumerate() {
             let http = if http.is_empty() { None } else { Some(http.remove(0)) };
@@ -245,6 +252,7 @@ impl Server {
                 acceptor: acceptor.clone(),
                 builders: builders.clone(),
                 limit: limit.clone(),
+                per_address: per_address.clone(),
                 stop: stop_rx.clone(),
             };
             let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -284,6 +292,7 @@ struct Worker {
     acceptor: TlsAcceptor,
     builders: Arc<Builders>,
     limit: Arc<Semaphore>,
+    per_address: Arc<conn::PerAddress>,
     stop: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -297,8 +306,13 @@ impl Worker {
             acceptor,
             builders,
             limit,
+            per_address,
             mut stop,
         } = self;
+        let timeouts = conn::Timeouts {
+            first_request: app.config.header_timeout,
+            keepalive: app.config.keepalive_timeout,
+        };
         let https = match TcpListener::from_std(https) {
             Ok(l) => l,
             Err(err) => return tracing::error!("cannot use the HTTPS listener: {err}"),
@@ -307,7 +321,8 @@ impl Worker {
             Ok(l) => l,
             Err(err) => return tracing::error!("cannot use the HTTP listener: {err}"),
         };
-        let graceful = GracefulShutdown::new();
+        // Every connection task holds a sender; all of them gone means all connections closed.
+        let (open_tx, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
         loop {
             let (stream, tls) = tokio::select! {
                 accepted = https.accept() => (accepted, true),
@@ -330,25 +345,29 @@ impl Worker {
                 permit = limit.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
                 _ = stop.changed() => break,
             };
+            // One client address cannot take every slot: over its cap, closed at once.
+            let Some(slot) = per_address.admit(peer.ip()) else {
+                tracing::debug!(%peer, "connection refused: too many open from this address");
+                app.metrics.refused_per_address();
+                drop(stream);
+                continue;
+            };
             let _ = stream.set_nodelay(true);
-            let watcher = graceful.watcher();
             let open = app.metrics.connection();
             let app = app.clone();
             let builders = builders.clone();
             let acceptor = acceptor.clone();
+            let (stop, open_tx) = (stop.clone(), open_tx.clone());
             tokio::spawn(async move {
                 if tls {
-                    serve_tls(stream, peer, acceptor, app, &builders, watcher).await;
+                    serve_tls(stream, peer, acceptor, app, &builders, timeouts, stop).await;
                 } else {
-                    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(ClientAddr(peer));
-                        routes::handle(req, app.clone(), false)
-                    });
-                    let conn = builders.plain.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
+                    conn::serve(stream, &builders.plain, peer, app, false, timeouts, stop).await;
                 }
                 drop(open);
+                drop(slot);
                 drop(permit);
+                drop(open_tx);
             });
             // One accept, then the connections already in progress get their turn (as nginx
             // does without multi_accept): in a burst, clients that finished their handshake
@@ -357,8 +376,9 @@ impl Worker {
         }
         drop(https);
         drop(http);
+        drop(open_tx);
         let deadline = app.config.shutdown_timeout;
-        if tokio::time::timeout(deadline, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(deadline, all_closed.recv()).await.is_err() {
             tracing::warn!("connections still open after {deadline:?}; closing them");
         }
     }
@@ -402,7 +422,8 @@ async fn serve_tls(
     acceptor: TlsAcceptor,
     app: Arc<App>,
     builders: &Builders,
-    watcher: hyper_util::server::graceful::Watcher,
+    timeouts: conn::Timeouts,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let stream = match tokio::time::timeout(app.config.handshake_timeout, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
@@ -423,12 +444,7 @@ async fn serve_tls(
     });
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let builder = if h2 { &builders.h2 } else { &builders.h1 };
-    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(ClientAddr(peer));
-        routes::handle(req, app.clone(), true)
-    });
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    let _ = watcher.watch(conn.into_owned()).await;
+    conn::serve(stream, builder, peer, app, true, timeouts, stop).await;
 }
 
 async fn accept_or_wait(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {

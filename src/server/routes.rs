@@ -9,7 +9,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
 
 use crate::config::ServeConfig;
@@ -48,8 +48,9 @@ pub struct App {
     /// The per-base documents (`--messages`), served at `/NAME/`.
     pub messages: Option<Arc<Messages>>,
     cors_origin: HeaderValue,
-    /// `max-age=0` … `max-age=<cap>`, rendered once.
-    cache_control: Vec<HeaderValue>,
+    /// `max-age=<cap>`, rendered once: what nearly every answer carries (a smaller value,
+    /// near a transition, is rendered when asked for).
+    cache_control: HeaderValue,
 }
 
 impl App {
@@ -62,9 +63,7 @@ impl App {
         messages: Option<Arc<Messages>>,
     ) -> Arc<App> {
         let cors_origin = HeaderValue::from_str(&config.cors_origin).unwrap_or(HeaderValue::from_static("*"));
-        let cache_control = (0..=config.max_age)
-            .map(|s| HeaderValue::from_str(&format!("max-age={s}")).unwrap_or(HeaderValue::from_static("no-cache")))
-            .collect();
+        let cache_control = max_age(config.max_age);
         Arc::new(App {
             live,
             config,
@@ -118,6 +117,17 @@ pub async fn handle(req: Request<Incoming>, app: Arc<App>, tls: bool) -> Result<
 }
 
 async fn route(req: Request<Incoming>, app: &App) -> (Route, Response<Body>) {
+    if super::request::bad_host(req.version(), req.headers()) {
+        let (parts, body) = req.into_parts();
+        let answer = error_json(
+            StatusCode::BAD_REQUEST,
+            "an HTTP/1.1 request needs exactly one Host header",
+        );
+        return (
+            Route::Unknown,
+            super::request::answer_after_drain(answer, &parts.headers, body).await,
+        );
+    }
     if let Some(reports) = &app.reports
         && let Some(call) = intake::call_for(req.uri().path(), &reports.config.path)
     {
@@ -126,22 +136,47 @@ async fn route(req: Request<Incoming>, app: &App) -> (Route, Response<Body>) {
             intake::handle(call, req, reports, app.config.body_timeout).await,
         );
     }
-    match req.uri().path() {
+    let path = req.uri().path();
+    if matches!(path, "/" | "/message.json") && req.method() == Method::POST {
+        return (Route::Message, post_message(req, app, &app.live, None).await);
+    }
+    let (parts, body) = req.into_parts();
+    match answer(&parts, app) {
+        // Every answer here leaves the body unread: it is discarded before the answer goes out.
+        Some((route, response)) => (
+            route,
+            super::request::answer_after_drain(response, &parts.headers, body).await,
+        ),
+        None => match &app.messages {
+            Some(messages) => super::bases::route(Request::from_parts(parts, body), app, messages).await,
+            None => {
+                let response = not_found(parts.uri.path());
+                (
+                    Route::Unknown,
+                    super::request::answer_after_drain(response, &parts.headers, body).await,
+                )
+            }
+        },
+    }
+}
+
+/// The root's answers that do not need the request body; `None`: a path of none of them.
+fn answer(req: &http::request::Parts, app: &App) -> Option<(Route, Response<Body>)> {
+    Some(match req.uri.path() {
         "/" | "/message.json" => (
             Route::Message,
-            match *req.method() {
-                Method::GET | Method::HEAD => message(req.headers(), req.uri().query(), app, &app.live),
-                Method::POST => post_message(req, app, &app.live, None).await,
+            match req.method {
+                Method::GET | Method::HEAD => message(&req.headers, req.uri.query(), app, &app.live),
                 Method::OPTIONS => preflight(app, MESSAGE_ALLOW),
                 _ => not_allowed(MESSAGE_ALLOW),
             },
         ),
         "/healthz" => (
             Route::Healthz,
-            match *req.method() {
-                Method::GET | Method::HEAD => match (&app.messages, req.uri().query()) {
+            match req.method {
+                Method::GET | Method::HEAD => match (&app.messages, req.uri.query()) {
                     (Some(messages), Some(query)) if query.split('&').any(|p| p.starts_with("base=")) => {
-                        super::bases::healthz_one(messages, query)
+                        super::bases::healthz_one(messages, query, app.config.health_details)
                     }
                     _ => healthz(app),
                 },
@@ -151,19 +186,17 @@ async fn route(req: Request<Incoming>, app: &App) -> (Route, Response<Body>) {
         ),
         "/metrics" => (
             Route::Metrics,
-            match *req.method() {
+            match req.method {
                 Method::GET | Method::HEAD => metrics_text(app),
                 _ => not_allowed(READ_ALLOW),
             },
         ),
-        path => match super::web::route(req.method(), path, &app.config) {
+        path => match super::web::route(&req.method, path, &app.config) {
             Some(response) => (Route::Web, response),
-            None => match &app.messages {
-                Some(messages) => super::bases::route(req, app, messages).await,
-                None => (Route::Unknown, not_found(path)),
-            },
+            None if app.messages.is_some() => return None,
+            None => (Route::Unknown, not_found(path)),
         },
-    }
+    })
 }
 
 fn metrics_text(app: &App) -> Response<Body> {
@@ -204,7 +237,12 @@ pub(super) fn message(headers: &HeaderMap, query: Option<&str>, app: &App, live:
     };
     let h = response.headers_mut();
     h.insert(header::ETAG, choice.rendered.etag.clone());
-    h.insert(header::CACHE_CONTROL, app.cache_control[max_age as usize].clone());
+    let cache_control = if max_age == app.config.max_age {
+        app.cache_control.clone()
+    } else {
+        self::max_age(max_age)
+    };
+    h.insert(header::CACHE_CONTROL, cache_control);
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_origin.clone());
     match (choice.localized, app.cors_is_wildcard()) {
         (true, true) => h.insert(header::VARY, VARY_LANG),
@@ -213,6 +251,11 @@ pub(super) fn message(headers: &HeaderMap, query: Option<&str>, app: &App, live:
         (false, true) => None,
     };
     response
+}
+
+/// `Cache-Control: max-age=<seconds>`.
+fn max_age(seconds: u32) -> HeaderValue {
+    HeaderValue::from_str(&format!("max-age={seconds}")).unwrap_or(HeaderValue::from_static("no-cache"))
 }
 
 /// A POST carries the client's error details: read (up to the limit), then answer as GET.
@@ -228,23 +271,28 @@ pub(super) async fn post_message(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let (parts, mut body) = req.into_parts();
     if declared.is_some_and(|n| n > MAX_POST_BYTES as u64) {
-        return too_large();
+        return super::request::answer_after_drain(too_large(), &parts.headers, body).await;
     }
-    let (parts, body) = req.into_parts();
-    match tokio::time::timeout(app.config.body_timeout, Limited::new(body, MAX_POST_BYTES).collect()).await {
+    let read = super::request::read_up_to(&mut body, MAX_POST_BYTES);
+    match tokio::time::timeout(app.config.body_timeout, read).await {
         Ok(Ok(details)) => {
             // The client's error details become a login-failure event, queued: the answer
             // never waits for the store.
             if let Some(reports) = &app.reports {
                 let client = parts.extensions.get::<ClientAddr>();
                 let base = base.map(str::to_string);
-                reports.login_failure(intake::login_event(&parts.headers, client, &details.to_bytes(), base));
+                reports.login_failure(intake::login_event(&parts.headers, client, &details, base));
             }
             message(&parts.headers, parts.uri.query(), app, live)
         }
-        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => too_large(),
-        Ok(Err(_)) => error_json(StatusCode::BAD_REQUEST, "the request body could not be read"),
+        Ok(Err(super::request::ReadError::TooLarge)) => {
+            super::request::answer_after_drain(too_large(), &parts.headers, body).await
+        }
+        Ok(Err(super::request::ReadError::Broken)) => {
+            error_json(StatusCode::BAD_REQUEST, "the request body could not be read")
+        }
         Err(_) => error_json(StatusCode::REQUEST_TIMEOUT, "the request body was not received in time"),
     }
 }
@@ -272,17 +320,28 @@ fn etag_matches(header: &[u8], etag: &[u8]) -> bool {
 }
 
 pub(super) fn healthz(app: &App) -> Response<Body> {
+    let body = health(app, app.config.health_details);
+    let mut r = json_response(StatusCode::OK, &body);
+    r.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
+    r.headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_origin.clone());
+    r
+}
+
+/// The `/healthz` document. Without `details` it says state only: whether the last reload
+/// failed, not why (an error quotes the file's path and pieces of its content, which the
+/// public listener does not show unless `--health-details`).
+pub fn health(app: &App, details: bool) -> serde_json::Value {
     let now = Utc::now();
     let snapshot = app.live.snapshot();
     let doc = &snapshot.document;
     let status = app.live.status();
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "status": "ok",
         "state": doc.state(now).as_str(),
-        "source": app.live.path().display().to_string(),
         "loaded_at": status.loaded_at.map(|t| t.to_rfc3339()),
         "file_missing": status.file_missing,
-        "last_reload_error": status.last_error,
+        "last_reload_failed": status.last_error.is_some(),
         "checks": status.checks,
         "reloads": status.reloads,
         "reload_failures": status.failures,
@@ -290,7 +349,7 @@ pub(super) fn healthz(app: &App) -> Response<Body> {
         "starts": doc.starts.map(|t| t.to_rfc3339()),
         "expires": doc.expires.map(|t| t.to_rfc3339()),
         "now": now.to_rfc3339(),
-        "messages": app.messages.as_ref().map(|m| super::bases::health(m, now)),
+        "messages": app.messages.as_ref().map(|m| super::bases::health(m, now, details)),
         "store": app.reports.as_ref().map(|r| {
             let h = r.store.health();
             serde_json::json!({
@@ -300,11 +359,11 @@ pub(super) fn healthz(app: &App) -> Response<Body> {
             })
         }),
     });
-    let mut r = json_response(StatusCode::OK, &body);
-    r.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
-    r.headers_mut()
-        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_origin.clone());
-    r
+    if details && let Some(fields) = body.as_object_mut() {
+        fields.insert("source".into(), app.live.path().display().to_string().into());
+        fields.insert("last_reload_error".into(), status.last_error.as_deref().into());
+    }
+    body
 }
 
 pub(super) fn preflight(app: &App, allow: HeaderValue) -> Response<Body> {

@@ -1,0 +1,181 @@
+//! One connection from accept to close: the per-address cap checked at accept, then hyper's
+//! connection under a watchdog that closes it when it is quiet.
+//!
+//! Quiet means: no complete request head within `--header-timeout` of the connection being
+//! ready (after the TLS handshake), or no request for `--keepalive-timeout` since the last
+//! answer. Only requests count as activity — bytes do not — so an HTTP/2 connection that
+//! answers PINGs but asks for nothing is idle too, and gets a GOAWAY. Closing starts with
+//! hyper's graceful shutdown (HTTP/1.1: close when idle; HTTP/2: GOAWAY, then the streams
+//! in flight finish) and the connection is dropped after [`CLOSE_GRACE`] at the latest.
+//! On service shutdown every connection gets the graceful shutdown and the worker waits
+//! for them up to `--shutdown-timeout`.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{Notify, watch};
+
+use super::routes::{self, App};
+use crate::limits::CLOSE_GRACE;
+use crate::reports::intake::ClientAddr;
+
+/// Open connections per client IP address, shared by every worker and both listeners.
+#[derive(Debug)]
+pub struct PerAddress {
+    cap: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl PerAddress {
+    /// A table allowing `cap` connections per address (`--max-connections-per-address`).
+    pub fn new(cap: usize) -> Arc<PerAddress> {
+        Arc::new(PerAddress {
+            cap,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A slot for one more connection from `ip`, or `None` when it has `cap` open already.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.cap {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+
+    /// Addresses with a connection open now (the table shrinks as they close).
+    pub fn addresses(&self) -> usize {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// One admitted connection; dropping it frees the slot.
+#[derive(Debug)]
+pub struct AddressSlot {
+    table: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// The timeouts of one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Until the first request head is complete (`--header-timeout`).
+    pub first_request: Duration,
+    /// From the last answer to the next request (`--keepalive-timeout`).
+    pub keepalive: Duration,
+}
+
+/// Requests in flight on one connection, and a counter of starts and ends the watchdog
+/// compares to tell whether anything happened while it slept.
+#[derive(Debug, Default)]
+struct Activity {
+    in_flight: AtomicUsize,
+    events: AtomicU64,
+    changed: Notify,
+}
+
+impl Activity {
+    fn start(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.events.fetch_add(1, Ordering::Relaxed);
+        self.changed.notify_one();
+        Busy(self.clone())
+    }
+}
+
+/// A request being answered; dropping it (answer produced, or request cancelled) ends it.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.events.fetch_add(1, Ordering::Relaxed);
+        self.0.changed.notify_one();
+    }
+}
+
+/// Serves one connection (TLS already done) with `builder` until the client closes, the
+/// watchdog finds it quiet, or `stop` turns true.
+pub async fn serve<I>(
+    io: I,
+    builder: &auto::Builder<TokioExecutor>,
+    peer: SocketAddr,
+    app: Arc<App>,
+    tls: bool,
+    timeouts: Timeouts,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity::default());
+    let quiet_closed = app.metrics.clone();
+    let service = {
+        let activity = activity.clone();
+        service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            let busy = activity.start();
+            req.extensions_mut().insert(ClientAddr(peer));
+            let app = app.clone();
+            async move {
+                let answer = routes::handle(req, app, tls).await;
+                drop(busy);
+                answer
+            }
+        })
+    };
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut served_one = false;
+    let mut stopping = *stop.borrow();
+    while !stopping {
+        let seen = activity.events.load(Ordering::Relaxed);
+        let limit = if served_one {
+            timeouts.keepalive
+        } else {
+            timeouts.first_request
+        };
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = stop.changed() => stopping = true,
+            _ = activity.changed.notified() => served_one = true,
+            _ = tokio::time::sleep(limit) => {
+                let quiet = activity.in_flight.load(Ordering::Relaxed) == 0
+                    && activity.events.load(Ordering::Relaxed) == seen;
+                if quiet {
+                    tracing::debug!(%peer, "closing a quiet connection after {limit:?}");
+                    quiet_closed.closed_quiet();
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(CLOSE_GRACE, conn.as_mut()).await;
+                    return;
+                }
+            }
+        }
+    }
+    // Service shutdown: requests in flight finish; the worker's deadline bounds the wait.
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
