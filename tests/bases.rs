@@ -394,3 +394,48 @@ async fn a_missing_messages_directory_is_refused_at_start() {
         .to_string();
     assert!(err.starts_with("--messages ") && err.contains("nope"), "{err}");
 }
+
+#[test]
+fn the_binary_logs_each_other_file_once_and_rereads_every_document_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(path(dir.path(), "erp"), doc("erp")).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a base").unwrap();
+    std::fs::write(dir.path().join("bad name.json"), doc("x")).unwrap();
+    std::fs::write(dir.path().join(".erp.json.swp"), "editor").unwrap();
+    let service = Binary::serve(
+        &[
+            "serve".as_ref(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--http-listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--messages".as_ref(),
+            dir.path().as_os_str(),
+        ],
+        &[],
+    );
+    let loaded = service.wait_log("messages directory loaded", Duration::from_secs(10));
+    assert!(loaded.contains("documents=1"), "{loaded}");
+    // Written again and again while the service runs: still logged once.
+    for i in 0..5 {
+        std::fs::write(dir.path().join("notes.txt"), format!("edit {i}")).unwrap();
+        std::fs::write(dir.path().join(".erp.json.swp"), format!("edit {i}")).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    service.signal("HUP");
+    service.wait_log("SIGHUP: re-reading the messages directory", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    let log = service.log();
+    let count = |needle: &str| {
+        log.iter()
+            .filter(|l| l.contains("ignored in the messages directory") && l.contains(needle))
+            .count()
+    };
+    assert_eq!(count("notes.txt"), 1, "{log:#?}");
+    assert_eq!(count("bad name.json"), 1, "{log:#?}");
+    assert_eq!(count(".erp.json.swp"), 0, "hidden files are not logged: {log:#?}");
+    let r = common::client::blocking_http_get(service.http.unwrap(), "/erp/");
+    assert_eq!(r.json()["userMessage"], "erp");
+    service.signal("TERM");
+    service.wait_log("v8help stopped", Duration::from_secs(20));
+}

@@ -396,3 +396,41 @@ async fn nothing_of_the_console_is_served_on_the_public_listener() {
         assert_eq!(r.status, 404, "http {path}");
     }
 }
+
+#[tokio::test]
+async fn the_login_failures_page_shows_the_base_address_each_client_used() {
+    let env = ConsoleEnv::start().await;
+    let event = |base: Option<&str>| v8help::store::LoginFailure {
+        at: chrono::Utc::now(),
+        client_addr: Some("10.0.0.7:51000".into()),
+        user_agent: Some("1CV8C/8.3.24".into()),
+        body: b"{}".to_vec(),
+        base: base.map(str::to_string),
+    };
+    env.store
+        .put_login_failures(vec![
+            event(Some("erp")),
+            event(Some("erp")),
+            event(Some("<hr>")),
+            event(None),
+        ])
+        .await
+        .unwrap();
+    let session = env.login().await;
+    let r = env
+        .get("/failures", &[("cookie", &session), ("accept-language", "en")])
+        .await;
+    assert_eq!(r.status, 200);
+    let page = r.text();
+    assert!(
+        page.contains("<td class=\"base\">erp</td><td class=\"num\">2</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td class=\"base\">(root address)</td><td class=\"num\">1</td>"),
+        "{page}"
+    );
+    // A base name is text, never markup.
+    assert!(page.contains("&lt;hr&gt;") && !page.contains("<hr>"), "{page}");
+    assert_eq!(page.matches("10.0.0.7:51000").count(), 4, "{page}");
+}

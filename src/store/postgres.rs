@@ -12,7 +12,9 @@
 //!
 //! Errors that mean "the database cannot be reached now" (refused or dropped connections,
 //! a server shutting down or starting) are [`StoreError::Unavailable`], so that the intake
-//! can spool reports instead of refusing them.
+//! can spool reports instead of refusing them. Opened for a service with a spool, the store
+//! also starts while the database is down: the migrations are then applied by the first
+//! operation that reaches it. The outbox queries are in `outbox_postgres.rs`.
 //!
 //! (Over 600 lines for the same reason as `sqlite.rs`: the queries are kept next to the
 //! schema they read; about a quarter is error classification and the owned runtime.)

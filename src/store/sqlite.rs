@@ -10,7 +10,8 @@
 //! thread ([`checkpointer`]) with its own connection, so the writer only appends. Reads run
 //! on a small pool of read-only connections in tokio's blocking pool, so neither kind ever stalls a serving thread.
 //! The schema comes from the numbered files in `migrations/`, applied in order under the
-//! database's write lock and recorded in `schema_migrations`.
+//! database's write lock and recorded in `schema_migrations`. The outbox queries are in
+//! `outbox_sqlite.rs`; its claims and outcomes are writes like any other.
 //!
 //! (Longer than 600 lines would be split; the queries are kept here, next to the schema
 //! they read, rather than spread over files.)
