@@ -19,8 +19,9 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 use super::routes::{self, App};
 use crate::limits::CLOSE_GRACE;
@@ -90,21 +91,32 @@ pub struct Timeouts {
     pub keepalive: Duration,
 }
 
-/// Requests in flight on one connection, and a counter of starts and ends the watchdog
-/// compares to tell whether anything happened while it slept.
-#[derive(Debug, Default)]
+/// Requests in flight on one connection, how many have started or ended, and when the last
+/// one ended: read by the watchdog when its timer fires, so that a request costs two atomic
+/// additions and a clock read, never a wake-up of the watchdog or a new timer.
+#[derive(Debug)]
 struct Activity {
     in_flight: AtomicUsize,
     events: AtomicU64,
-    changed: Notify,
+    born: Instant,
+    /// Milliseconds after `born` at which the last request ended.
+    last_end: AtomicU64,
 }
 
 impl Activity {
     fn start(self: &Arc<Self>) -> Busy {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.events.fetch_add(1, Ordering::Relaxed);
-        self.changed.notify_one();
         Busy(self.clone())
+    }
+
+    /// How long the connection has been without a request in flight.
+    fn idle(&self) -> Duration {
+        let since_start = self.born.elapsed();
+        if self.events.load(Ordering::Relaxed) == 0 {
+            return since_start;
+        }
+        since_start.saturating_sub(Duration::from_millis(self.last_end.load(Ordering::Relaxed)))
     }
 }
 
@@ -113,9 +125,10 @@ struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let at = self.0.born.elapsed().as_millis() as u64;
+        self.0.last_end.store(at, Ordering::Relaxed);
         self.0.events.fetch_add(1, Ordering::Relaxed);
-        self.0.changed.notify_one();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -132,7 +145,12 @@ pub async fn serve<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let activity = Arc::new(Activity::default());
+    let activity = Arc::new(Activity {
+        in_flight: AtomicUsize::new(0),
+        events: AtomicU64::new(0),
+        born: Instant::now(),
+        last_end: AtomicU64::new(0),
+    });
     let quiet_closed = app.metrics.clone();
     let service = {
         let activity = activity.clone();
@@ -149,29 +167,33 @@ pub async fn serve<I>(
     };
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
-    let mut served_one = false;
     let mut stopping = *stop.borrow();
+    // The sooner of the two, so that a connection whose first request came early is
+    // checked against the keep-alive limit in time.
+    let mut wait = timeouts.first_request.min(timeouts.keepalive);
     while !stopping {
-        let seen = activity.events.load(Ordering::Relaxed);
-        let limit = if served_one {
-            timeouts.keepalive
-        } else {
-            timeouts.first_request
-        };
         tokio::select! {
             _ = conn.as_mut() => return,
             _ = stop.changed() => stopping = true,
-            _ = activity.changed.notified() => served_one = true,
-            _ = tokio::time::sleep(limit) => {
-                let quiet = activity.in_flight.load(Ordering::Relaxed) == 0
-                    && activity.events.load(Ordering::Relaxed) == seen;
-                if quiet {
+            _ = tokio::time::sleep(wait) => {
+                let limit = if activity.events.load(Ordering::Relaxed) > 0 {
+                    timeouts.keepalive
+                } else {
+                    timeouts.first_request
+                };
+                if activity.in_flight.load(Ordering::Relaxed) > 0 {
+                    wait = limit;
+                    continue;
+                }
+                let idle = activity.idle();
+                if idle >= limit {
                     tracing::debug!(%peer, "closing a quiet connection after {limit:?}");
                     quiet_closed.closed_quiet();
                     conn.as_mut().graceful_shutdown();
                     let _ = tokio::time::timeout(CLOSE_GRACE, conn.as_mut()).await;
                     return;
                 }
+                wait = limit - idle;
             }
         }
     }
