@@ -512,7 +512,7 @@ impl DirWatch {
 }
 
 /// The directory to watch for a file: its parent (the current directory for a bare name).
-fn parent_dir(path: &Path) -> PathBuf {
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

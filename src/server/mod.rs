@@ -75,13 +75,7 @@ pub struct Server {
 /// Logs a warning when the SQLite report database lies in the message's directory: the
 /// message watcher sees every write to it (a pushReport flood then costs a fifth more CPU).
 fn warn_if_watched(db: &str, message: &std::path::Path) {
-    let dir = |p: &std::path::Path| {
-        let parent = p
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        std::path::absolute(parent).ok()
-    };
+    let dir = |p: &std::path::Path| std::path::absolute(crate::watch::parent_dir(p)).ok();
     if let Some(path) = crate::store::sqlite_path(db)
         && let Some(db_dir) = dir(std::path::Path::new(path))
         && dir(message).as_ref() == Some(&db_dir)
