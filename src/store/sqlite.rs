@@ -278,7 +278,25 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 /// its last few frames itself before its next write, and past four times that it resets the
 /// log itself, waiting for the writer's commit. Ends when the writer does. Errors are logged
 /// and retried on the next commit: until then the data is safe in the log.
+/// The store threads' nice value: during a report flood the serving threads (which answer
+/// the message and getInfo) get about three times the CPU share of the writer and the
+/// checkpointer, so a flood slows uploads before it slows the answers clients wait on.
+#[cfg(target_os = "linux")]
+const STORE_NICE: libc::c_int = 5;
+
+/// Lowers the calling thread's CPU priority to [`STORE_NICE`]. Linux keeps a nice value per
+/// thread, so this touches no other thread; elsewhere the store runs at normal priority.
+fn yield_to_serving() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions; setpriority only reads its three integer
+    // arguments and names the calling thread, so no memory is touched.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, STORE_NICE);
+    }
+}
+
 fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>, reset: Arc<AtomicBool>) {
+    yield_to_serving();
     while commits.recv().is_ok() {
         let result = checkpoint(&conn, "PASSIVE").and_then(|log| {
             if log > 4 * WAL_RESTART_FRAMES {
@@ -308,6 +326,7 @@ fn writer(
     reset: Arc<AtomicBool>,
     forward: Forwarding,
 ) {
+    yield_to_serving();
     while let Ok(first) = queue.recv() {
         if reset.swap(false, Ordering::Relaxed) {
             // Copies what the checkpoint thread has not (busy if it is running: next time).
@@ -526,8 +545,13 @@ fn insert_report(tx: &Transaction<'_>, r: &NewReport, forward: &Forwarding) -> r
         r.archive.len() as i64,
     ])?;
     let id = tx.last_insert_rowid();
-    tx.prepare_cached("INSERT INTO archives (report_id, bytes) VALUES (?1, ?2)")?
-        .execute(params![id, &r.archive[..]])?;
+    // The archive goes straight into the row's pages (an incremental blob write) instead of
+    // through a bound parameter, which SQLite would first copy whole.
+    let size = i64::try_from(r.archive.len()).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    tx.prepare_cached("INSERT INTO archives (report_id, bytes) VALUES (?1, zeroblob(?2))")?
+        .execute(params![id, size])?;
+    tx.blob_open(rusqlite::MAIN_DB, "archives", "bytes", id, false)?
+        .write_at(&r.archive, 0)?;
     outbox::on_report(tx, forward, id, &r.group_key, r.received_at)?;
     Ok(id)
 }
