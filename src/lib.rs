@@ -36,6 +36,7 @@ pub mod messages;
 pub mod metrics;
 pub mod reports;
 pub mod server;
+pub mod service;
 pub mod snapshot;
 pub mod store;
 pub mod time;
