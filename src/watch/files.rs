@@ -70,13 +70,9 @@ impl FileWatch {
         let inner = match started {
             Ok(inner) => inner,
             Err(err) => {
-                let dir = match &scope {
-                    Scope::Files(_) => "",
-                    Scope::Dir(_) => "s",
-                };
                 tracing::error!(
-                    "cannot watch the {what} directory{dir} ({err}); polling instead. If inotify limits are \
-                     reached, raise them: sysctl fs.inotify.max_user_watches=524288 \
+                    "cannot watch the {what} directory ({err}); polling every 500 ms instead. If inotify \
+                     limits are reached, raise them: sysctl fs.inotify.max_user_watches=524288 \
                      fs.inotify.max_user_instances=1024"
                 );
                 return None;

@@ -4,7 +4,7 @@
 //! [`keep`] waits for whichever comes first — a batch from the file-watch stage, the settle
 //! re-check the last attempt asked for, SIGHUP, the periodic safety re-read, shutdown — and
 //! then runs one [`Reloadable::reload`] on a blocking thread under
-//! [`FILE_READ_DEADLINE`](crate::limits::FILE_READ_DEADLINE): neither the serving threads nor
+//! [`FILE_READ_DEADLINE`]: neither the serving threads nor
 //! this runtime ever wait on the file system. Only this loop reads the clock; the target
 //! decides by the [`Now`] it is given.
 
@@ -44,7 +44,7 @@ pub struct After {
     pub rewatch: bool,
 }
 
-/// An attempt overran [`FILE_READ_DEADLINE`](crate::limits::FILE_READ_DEADLINE).
+/// An attempt overran [`FILE_READ_DEADLINE`].
 #[derive(Debug, Clone, Copy)]
 pub enum Stuck {
     /// This attempt did not return in time; it is left running on its thread.
