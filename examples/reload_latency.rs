@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::sync::Notify;
 use v8help::config::ServeConfig;
-use v8help::server::Server;
+use v8help::service::Service;
 use v8help::time::Zone;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -31,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         zone: Zone::UTC,
         ..ServeConfig::default()
     };
-    let server = Server::bind(config)?;
+    let server = Service::bind(config)?;
     let addr = server.http_addr().ok_or("no plain-HTTP listener")?;
     tokio::spawn(server.run(Arc::new(Notify::new()), std::future::pending()));
 

@@ -3,19 +3,25 @@
 //! The flow, room by room:
 //!
 //! ```text
-//! message.json ──watch──▶ document (parse+validate) ──▶ snapshot (pre-rendered bytes, ETag)
-//!              ──ArcSwap──▶ server ──▶ thin clients, web clients
+//! message.json ──watch (files ▶ reload loop)──▶ document (parse+validate)
+//!              ──▶ snapshot (pre-rendered bytes, ETag) ──ArcSwap──▶ server ──▶ thin clients, web clients
 //! *.v8i ──▶ v8i (lossless reader/writer) ──▶ cli::bases (list / check / set-help)
 //! ```
 //!
 //! - [`document`]: the message document an admin edits — types, validation, time rules,
 //!   language choice.
 //! - [`snapshot`]: a loaded document rendered once into the exact bytes clients receive.
-//! - [`watch`]: keeps the served snapshot in step with the file on disk.
+//! - [`watch`]: keeps what is served in step with files on disk: the file-watch stage
+//!   ([`watch::files`]), the live state ([`watch::live`], `LiveMessage`), and the one reload
+//!   loop ([`watch::reload`]) that the message, the certificate, the messages directory and
+//!   the report rules all use.
 //! - [`limits`]: every bound of the service (settings, files, headers, bodies) in one place.
 //! - [`messages`]: many bases, one service — a directory of documents, one per base,
 //!   served at `/NAME/`, each kept live as the single file is.
-//! - [`server`]: HTTPS (and optional plain HTTP) serving with limits and graceful shutdown.
+//! - [`service`]: the `serve` wiring in one place — start-up loads, the reload loops,
+//!   SIGHUP, the shutdown order.
+//! - [`server`]: HTTPS (and optional plain HTTP) serving with limits and graceful shutdown;
+//!   it gets only what it serves.
 //! - [`v8i`]: the base-list reader/writer that keeps every byte it does not change.
 //! - [`reports`] and [`store`]: the error-report intake and where reports are kept.
 //! - [`forward`]: reports forwarded to Sentry and webhooks, through the store's outbox.
@@ -36,6 +42,7 @@ pub mod messages;
 pub mod metrics;
 pub mod reports;
 pub mod server;
+pub mod service;
 pub mod snapshot;
 pub mod store;
 pub mod time;

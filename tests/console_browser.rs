@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 use v8help::config::ServeConfig;
 use v8help::console::config::ConsoleConfig;
 use v8help::reports::ReportsConfig;
-use v8help::server::Server;
+use v8help::service::Service;
 
 const USER_NAME: &str = "<script>document.title='pwned-user'</script>Иванов";
 const ERROR_TEXT: &str = "<img src=x onerror=\"document.title='pwned-error'\">Деление на 0";
@@ -97,7 +97,7 @@ async fn support_logs_in_sees_the_report_and_marking_it_known_changes_get_info()
         ))),
         ..ServeConfig::default()
     };
-    let server = Server::bind(config).expect("the service binds");
+    let server = Service::bind(config).expect("the service binds");
     let public = server.http_addr().unwrap();
     let console_config = ConsoleConfig {
         listen: "127.0.0.1:0".parse().unwrap(),

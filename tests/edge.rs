@@ -600,7 +600,7 @@ async fn the_admin_listener_shows_health_details_to_logged_in_users() {
             zone: Zone::UTC,
             ..Default::default()
         };
-        v8help::server::Server::bind(config).unwrap().health_report()
+        v8help::service::Service::bind(config).unwrap().health_report()
     };
     console.show_health(report_of(&server));
     let certificate =

@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 use tokio::sync::Notify;
 
 use crate::config::{ServeArgs, ServeConfig};
-use crate::server::Server;
+use crate::service::Service;
 
 /// The whole command line, as clap parses it.
 #[derive(Debug, Parser)]
@@ -77,7 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 
 fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
     let config = ServeConfig::resolve(args)?;
-    // The workers run their own runtimes (see Server::run); this one only watches files and
+    // The workers run their own runtimes (see server::run); this one only watches files and
     // handles signals.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let served = runtime.block_on(async move {
@@ -92,7 +92,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
         );
         let console_config = config.console.clone();
         let grace = config.shutdown_timeout;
-        let server = Server::bind(config)?;
+        let server = Service::bind(config)?;
         let console = match (console_config, server.reports()) {
             (Some(c), Some(reports)) => {
                 let (listener, console) = crate::console::bind(&c, server.certificate(), reports)?;

@@ -60,7 +60,7 @@ pub struct Console {
     health: std::sync::OnceLock<HealthReport>,
 }
 
-/// Renders the service's health with details (see [`crate::server::Server::health_report`]).
+/// Renders the service's health with details (see [`crate::service::Service::health_report`]).
 pub type HealthReport = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
 impl Console {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::name::{self, Entry};
 use super::{Map, Messages};
 use crate::time::Zone;
-use crate::watch::{LiveMessage, Reload};
+use crate::watch::{LiveMessage, Now, Reload};
 
 /// What the watcher remembers about the files: the metadata of each document when it was
 /// last read (a re-check reads only files whose metadata changed), and the names already
@@ -55,7 +55,7 @@ impl Stamp {
 }
 
 /// What [`Messages::refresh`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Refreshed {
     /// The file is new: its base is served from now on (`Reload::Failed` if it is invalid;
     /// the base then serves no message until the file is valid).
@@ -72,10 +72,11 @@ impl Refreshed {
     /// Whether the file may have been caught half-written (or emptied), so that it should
     /// be read again shortly without waiting for an event.
     pub fn needs_settling(&self) -> bool {
-        matches!(
-            self,
-            Refreshed::Added(Reload::Failed(_)) | Refreshed::Reloaded(Reload::Failed(_) | Reload::Settling)
-        )
+        match self {
+            Refreshed::Added(outcome) => matches!(outcome, Reload::Failed(_)),
+            Refreshed::Reloaded(outcome) => outcome.needs_settling(),
+            Refreshed::Missing | Refreshed::NotAFile => false,
+        }
     }
 }
 
@@ -97,7 +98,7 @@ impl Files {
 }
 
 /// Reads every document of `dir` (at start-up).
-pub(super) fn load_all(dir: &Path, zone: Zone, files: &mut Files) -> std::io::Result<Map> {
+pub(super) fn load_all(dir: &Path, zone: Zone, files: &mut Files, now: Now) -> std::io::Result<Map> {
     let mut map = Map::new();
     for entry in std::fs::read_dir(dir)? {
         let Ok(entry) = entry else { continue };
@@ -113,7 +114,7 @@ pub(super) fn load_all(dir: &Path, zone: Zone, files: &mut Files) -> std::io::Re
                         if let Ok(meta) = meta {
                             files.stamps.insert(base.into(), Stamp::of(&meta));
                         }
-                        map.insert(base.into(), LiveMessage::load_quietly(path, zone));
+                        map.insert(base.into(), LiveMessage::load_quietly(path, zone, now));
                     }
                 }
             }
@@ -124,13 +125,13 @@ pub(super) fn load_all(dir: &Path, zone: Zone, files: &mut Files) -> std::io::Re
 
 pub(super) const NOT_A_DOCUMENT: &str = "not NAME.json with NAME of 1-64 letters, digits, '.', '_' or '-'";
 
-pub(super) fn refresh(messages: &Messages, files: &mut Files, base: &str) -> Refreshed {
+pub(super) fn refresh(messages: &Messages, files: &mut Files, base: &str, now: Now) -> Refreshed {
     let path = path_of(&messages.dir, base);
     let current = messages.bases.load().get(base).cloned();
     match std::fs::metadata(&path) {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             if let Some(live) = current {
-                live.reload(false); // notes the file as missing in its status
+                live.reload(false, now); // notes the file as missing in its status
             }
             Refreshed::Missing
         }
@@ -148,13 +149,10 @@ pub(super) fn refresh(messages: &Messages, files: &mut Files, base: &str) -> Ref
                 Err(_) => files.stamps.remove(base),
             };
             match current {
-                Some(live) => Refreshed::Reloaded(live.reload(false)),
+                Some(live) => Refreshed::Reloaded(live.reload(false, now)),
                 None => {
-                    let live = LiveMessage::load(path, messages.zone);
-                    let outcome = match live.status().last_error {
-                        Some(problem) => Reload::Failed(problem),
-                        None => Reload::Loaded,
-                    };
+                    let live = LiveMessage::load(path, messages.zone, now);
+                    let outcome = live.first_outcome();
                     tracing::info!(base, "base added: now served at /{base}/");
                     let mut map = Map::clone(&messages.bases.load());
                     map.insert(base.into(), live);
@@ -184,7 +182,7 @@ pub(super) fn drop_if_gone(messages: &Messages, files: &mut Files, base: &str) -
     gone
 }
 
-pub(super) fn rescan(messages: &Messages, files: &mut Files) -> Vec<String> {
+pub(super) fn rescan(messages: &Messages, files: &mut Files, now: Now) -> Vec<String> {
     let listing = match std::fs::read_dir(&messages.dir) {
         Ok(listing) => {
             if std::mem::take(&mut files.unlisted) {
@@ -218,7 +216,7 @@ pub(super) fn rescan(messages: &Messages, files: &mut Files) -> Vec<String> {
                     .ok()
                     .is_some_and(|meta| files.stamps.get(base) == Some(&Stamp::of(&meta)));
                 if !known || !same {
-                    refresh(messages, files, base);
+                    refresh(messages, files, base, now);
                 }
             }
         }
@@ -231,7 +229,7 @@ pub(super) fn rescan(messages: &Messages, files: &mut Files) -> Vec<String> {
         .map(|k| k.to_string())
         .collect();
     for base in &missing {
-        refresh(messages, files, base);
+        refresh(messages, files, base, now);
     }
     missing
 }

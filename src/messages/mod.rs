@@ -8,8 +8,9 @@
 //! itself swapped whole (`ArcSwap`) when a base appears or goes. A request is one map
 //! lookup by the `&str` of its path and one snapshot load: no allocation, no lock.
 //!
-//! [`watch`] keeps the map in step with the directory: an event names a file, and only that
-//! file is re-read and re-rendered; a deleted file is dropped only once it has stayed
+//! [`DirReload`] keeps the map in step with the directory, as a target of the one reload
+//! loop ([`crate::watch::keep`]; so every read runs on a blocking thread under the file-read
+//! deadline): an event names a file, and only that file is re-read and re-rendered; a deleted file is dropped only once it has stayed
 //! deleted for [`DELETE_GRACE`]; a ConfigMap `..data` swap or a lost event re-checks every
 //! file by its metadata, reading only those that changed.
 
@@ -28,8 +29,8 @@ use chrono::{DateTime, Utc};
 
 use crate::document::State;
 use crate::time::Zone;
-use crate::watch::LiveMessage;
-pub use watch::watch;
+use crate::watch::{LiveMessage, Now};
+pub use watch::DirReload;
 
 /// How long a document's file must stay missing before its base stops being served: a save
 /// that deletes and recreates the file, or moves it aside first, leaves a gap shorter
@@ -70,7 +71,7 @@ impl Messages {
     pub fn open(dir: PathBuf, zone: Zone) -> Result<Arc<Messages>, MessagesError> {
         let started = std::time::Instant::now();
         let mut files = dir::Files::default();
-        let map = dir::load_all(&dir, zone, &mut files).map_err(|source| MessagesError::Read {
+        let map = dir::load_all(&dir, zone, &mut files, Now::read()).map_err(|source| MessagesError::Read {
             path: dir.clone(),
             source,
         })?;
@@ -127,9 +128,9 @@ impl Messages {
 
     /// Re-reads one base's file now (what an event for `NAME.json` does), adding the base
     /// if the file is new. A missing file is only noted: see [`Messages::drop_if_gone`].
-    pub fn refresh(&self, name: &str) -> dir::Refreshed {
+    pub fn refresh(&self, name: &str, now: Now) -> dir::Refreshed {
         let mut files = self.lock();
-        dir::refresh(self, &mut files, name)
+        dir::refresh(self, &mut files, name, now)
     }
 
     /// Removes base `name` if its file is (still) missing; returns whether it was removed.
@@ -141,9 +142,9 @@ impl Messages {
     /// Lists the directory and re-reads every file whose metadata changed since it was last
     /// read, adds new ones; returns the bases whose files are missing (to drop once they
     /// stay missing).
-    pub fn rescan(&self) -> Vec<String> {
+    pub fn rescan(&self, now: Now) -> Vec<String> {
         let mut files = self.lock();
-        dir::rescan(self, &mut files)
+        dir::rescan(self, &mut files, now)
     }
 
     /// Whether the directory came back after it could not be listed, since the last call
@@ -153,10 +154,10 @@ impl Messages {
     }
 
     /// Re-reads every document, unchanged ones too (SIGHUP).
-    pub fn reload_all(&self) {
+    pub fn reload_all(&self, now: Now) {
         let _files = self.lock();
         for live in self.bases.load().values() {
-            live.reload(true);
+            live.reload(true, now);
         }
     }
 

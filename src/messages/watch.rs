@@ -1,23 +1,20 @@
-//! Keeps [`Messages`] in step with its directory: a notify watcher on the directory whose
-//! callback only forwards which file changed, and a task that re-reads that file — only
-//! that one — drops a base once its file stayed deleted for [`DELETE_GRACE`], re-checks a
+//! Keeps [`Messages`] in step with its directory, as a target of the one reload loop
+//! ([`crate::watch::keep`]): the file-watch stage names which files changed, and
+//! [`DirReload`] re-reads those — only those — on a blocking thread under the file-read
+//! deadline, drops a base once its file stayed deleted for [`DELETE_GRACE`], re-checks a
 //! file caught half-written after [`SETTLE_DELAY`], and re-checks the whole directory by
 //! metadata on a ConfigMap `..data` swap, a lost event, SIGHUP and every `recheck`.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use notify::{RecursiveMode, Watcher};
-use tokio::sync::Notify;
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
-use tokio::time::Instant;
-
+use super::dir::Refreshed;
 use super::name::{self, Entry};
 use super::{DELETE_GRACE, Messages};
-use crate::watch::SETTLE_DELAY;
+use crate::watch::{After, Cause, Changes, Now, Reloadable, SETTLE_DELAY, Scope, Stuck};
 
 /// What an event says changed.
 #[derive(Debug)]
@@ -31,87 +28,119 @@ enum Change {
     All,
 }
 
-/// Keeps `messages` in step with its directory until `shutdown` completes; `force`
-/// (SIGHUP) re-reads every document.
-pub async fn watch(
+/// The messages directory as a reload target; SIGHUP re-reads every document.
+#[derive(Debug)]
+pub struct DirReload {
     messages: Arc<Messages>,
-    recheck: Duration,
-    force: Arc<Notify>,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    // The loop keeps a sender, so the channel stays open whatever becomes of a watcher.
-    let (tx, mut rx) = unbounded_channel();
-    let mut watcher = start(messages.dir(), tx.clone());
-    // Safety re-checks every `recheck`; every 500 ms when no watcher could be set up.
-    let interval = |watching: bool| match (watching, recheck.is_zero()) {
-        (true, false) => recheck,
-        (true, true) => Duration::from_secs(5),
-        (false, _) => Duration::from_millis(500),
-    };
-    let mut poll = interval(watcher.is_some());
-    let mut due = Due::default();
-    // Saves made between the first load and the watch being in place produced no event.
-    due.missing(messages.rescan());
-    tokio::pin!(shutdown);
-    let mut next_poll = Instant::now() + poll;
-    loop {
-        let wake = due.next().map_or(next_poll, |t| t.min(next_poll));
-        let mut all = false;
-        let mut changed: HashSet<String> = HashSet::new();
-        tokio::select! {
-            _ = &mut shutdown => return,
-            change = rx.recv() => {
-                let Some(change) = change else { return };
-                collect(&messages, change, &mut changed, &mut all);
-                // One save is several events: take every one already queued.
-                while let Ok(change) = rx.try_recv() {
-                    collect(&messages, change, &mut changed, &mut all);
-                }
-            }
-            _ = force.notified() => {
-                tracing::info!("SIGHUP: re-reading the messages directory");
-                messages.reload_all();
-                all = true;
-            }
-            _ = tokio::time::sleep_until(wake) => {
-                if Instant::now() >= next_poll {
-                    next_poll = Instant::now() + poll;
-                    all = true;
-                }
-            }
-        }
-        for base in changed {
-            let outcome = messages.refresh(&base);
-            due.after(&base, &outcome);
-        }
-        if all {
-            due.missing(messages.rescan());
-            if messages.take_relisted() {
-                watcher = start(messages.dir(), tx.clone());
-                poll = interval(watcher.is_some());
-            }
-        }
-        let now = Instant::now();
-        for base in due.take_settled(now) {
-            // One re-check per event: a file that is still invalid waits for the next save.
-            if messages.refresh(&base) == super::dir::Refreshed::Missing {
-                due.missing(vec![base]);
-            }
-        }
-        for base in due.take_deleted(now) {
-            messages.drop_if_gone(&base);
+    /// The per-base deadlines, between attempts (the loop runs one attempt at a time).
+    due: Mutex<Due>,
+}
+
+impl DirReload {
+    /// The target for `messages`' directory.
+    pub fn new(messages: Arc<Messages>) -> DirReload {
+        DirReload {
+            messages,
+            due: Mutex::new(Due::default()),
         }
     }
 }
 
-fn collect(messages: &Messages, change: Change, changed: &mut HashSet<String>, all: &mut bool) {
-    match change {
-        Change::File(base) => {
-            changed.insert(base);
-        }
-        Change::Ignored(file) => messages.note_ignored(&file),
-        Change::All => *all = true,
+impl Reloadable for DirReload {
+    fn what(&self) -> &'static str {
+        "messages"
     }
+
+    fn scope(&self) -> Scope {
+        Scope::Dir(self.messages.dir().to_path_buf())
+    }
+
+    fn reload(&self, cause: Cause, now: Now) -> After {
+        let messages = &self.messages;
+        let mut due = self.due.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut all = false;
+        let mut changed: HashSet<String> = HashSet::new();
+        match cause {
+            // Saves made between the first load and the watch being in place produced no event.
+            Cause::Start | Cause::Poll => all = true,
+            Cause::Changed(changes) => {
+                for change in classify(messages.dir(), changes) {
+                    match change {
+                        Change::File(base) => {
+                            changed.insert(base);
+                        }
+                        Change::Ignored(file) => messages.note_ignored(&file),
+                        Change::All => all = true,
+                    }
+                }
+            }
+            Cause::Forced => {
+                tracing::info!("SIGHUP: re-reading the messages directory");
+                messages.reload_all(now);
+                all = true;
+            }
+            Cause::Due => {}
+        }
+        for base in changed {
+            let outcome = messages.refresh(&base, now);
+            due.after(&base, &outcome, now.instant);
+        }
+        let mut rewatch = false;
+        if all {
+            due.missing(messages.rescan(now), now.instant);
+            rewatch = messages.take_relisted();
+        }
+        for base in due.take_settled(now.instant) {
+            // One re-check per event: a file that is still invalid waits for the next save.
+            if let Refreshed::Missing = messages.refresh(&base, now) {
+                due.missing(vec![base], now.instant);
+            }
+        }
+        for base in due.take_deleted(now.instant) {
+            messages.drop_if_gone(&base);
+        }
+        After {
+            recheck_at: due.next(),
+            rewatch,
+        }
+    }
+
+    fn stuck(&self, stuck: Stuck) {
+        if let Stuck::TimedOut(after) = stuck {
+            tracing::error!(
+                dir = %self.messages.dir().display(),
+                "reading the messages directory took more than {} s (a hung network mount?); \
+                 every base keeps its last good version",
+                after.as_secs()
+            );
+        }
+    }
+}
+
+/// What the paths of a batch mean for the directory.
+fn classify(dir: &Path, changes: Changes) -> Vec<Change> {
+    let mut out = Vec::new();
+    if changes.rescan {
+        out.push(Change::All);
+    }
+    let canonical = std::fs::canonicalize(dir).ok();
+    for path in &changes.paths {
+        let in_dir = path
+            .parent()
+            .is_some_and(|p| p == dir || canonical.as_deref() == Some(p));
+        let Some(file) = path.file_name().filter(|_| in_dir) else {
+            out.push(Change::All);
+            continue;
+        };
+        out.push(match name::classify(file) {
+            Entry::Base(base) => Change::File(base.to_string()),
+            // The kubelet's `..data` swap re-points every key at once.
+            Entry::Hidden if file.to_string_lossy().starts_with("..") => Change::All,
+            Entry::Hidden => continue,
+            Entry::Other => Change::Ignored(file.to_os_string()),
+        });
+    }
+    out
 }
 
 /// Per-base deadlines: when to re-check a file caught half-written, and when to drop a base
@@ -127,16 +156,13 @@ impl Due {
         self.settle.values().chain(self.delete.values()).min().copied()
     }
 
-    fn after(&mut self, base: &str, outcome: &super::dir::Refreshed) {
-        use super::dir::Refreshed;
+    fn after(&mut self, base: &str, outcome: &Refreshed, now: Instant) {
         match outcome {
-            Refreshed::Missing => self.missing(vec![base.to_string()]),
+            Refreshed::Missing => self.missing(vec![base.to_string()], now),
             _ => {
                 self.delete.remove(base);
                 if outcome.needs_settling() {
-                    self.settle
-                        .entry(base.to_string())
-                        .or_insert_with(|| Instant::now() + SETTLE_DELAY);
+                    self.settle.entry(base.to_string()).or_insert(now + SETTLE_DELAY);
                 }
             }
         }
@@ -144,9 +170,9 @@ impl Due {
 
     /// The file of each base is missing: it is dropped once it stays missing (the clock
     /// starts at the first miss).
-    fn missing(&mut self, bases: Vec<String>) {
+    fn missing(&mut self, bases: Vec<String>, now: Instant) {
         for base in bases {
-            self.delete.entry(base).or_insert_with(|| Instant::now() + DELETE_GRACE);
+            self.delete.entry(base).or_insert(now + DELETE_GRACE);
         }
     }
 
@@ -167,63 +193,39 @@ fn take_due(map: &mut HashMap<String, Instant>, now: Instant) -> Vec<String> {
     due
 }
 
-/// A notify watcher on `dir` forwarding each change into `tx`; `None` (logged, polling
-/// instead) when it cannot be set up.
-fn start(dir: &Path, tx: UnboundedSender<Change>) -> Option<notify::RecommendedWatcher> {
-    let watched: PathBuf = dir.to_path_buf();
-    let canonical = std::fs::canonicalize(dir).ok();
-    let handler = move |event: notify::Result<notify::Event>| {
-        use notify::event::{AccessKind, AccessMode, EventKind};
-        let Ok(event) = event else {
-            let _ = tx.send(Change::All);
-            return;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_missing_base_is_due_for_dropping_after_the_grace_from_its_first_miss() {
+        let start = Instant::now();
+        let mut due = Due::default();
+        due.missing(vec!["a".into()], start);
+        due.missing(vec!["a".into()], start + Duration::from_millis(500));
+        assert_eq!(due.next(), Some(start + DELETE_GRACE));
+        assert!(
+            due.take_deleted(start + DELETE_GRACE - Duration::from_millis(1))
+                .is_empty()
+        );
+        assert_eq!(due.take_deleted(start + DELETE_GRACE), vec!["a".to_string()]);
+        assert_eq!(due.next(), None);
+    }
+
+    #[test]
+    fn events_name_bases_and_a_configmap_swap_means_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let changes = Changes {
+            paths: vec![
+                dir.path().join("acc.json"),
+                dir.path().join(".acc.json.swp"),
+                dir.path().join("notes.txt"),
+                dir.path().join("..data"),
+            ],
+            rescan: false,
         };
-        let is_write = match event.kind {
-            EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-            // Reads (ours included) are not changes: forwarding them would make every
-            // reload trigger the next.
-            EventKind::Access(_) => false,
-            _ => true,
-        };
-        if event.need_rescan() || event.paths.is_empty() {
-            let _ = tx.send(Change::All);
-            return;
-        }
-        if !is_write {
-            return;
-        }
-        for path in &event.paths {
-            let in_dir = path
-                .parent()
-                .is_some_and(|p| p == watched || canonical.as_deref() == Some(p));
-            let Some(file) = path.file_name().filter(|_| in_dir) else {
-                let _ = tx.send(Change::All);
-                continue;
-            };
-            let change = match name::classify(file) {
-                Entry::Base(base) => Change::File(base.to_string()),
-                // The kubelet's `..data` swap re-points every key at once.
-                Entry::Hidden if file.to_string_lossy().starts_with("..") => Change::All,
-                Entry::Hidden => continue,
-                Entry::Other => Change::Ignored(file.to_os_string()),
-            };
-            let _ = tx.send(change);
-        }
-    };
-    let started = notify::recommended_watcher(handler).and_then(|mut w| {
-        w.watch(dir, RecursiveMode::NonRecursive)?;
-        Ok(w)
-    });
-    match started {
-        Ok(w) => Some(w),
-        Err(err) => {
-            tracing::error!(
-                dir = %dir.display(),
-                "cannot watch the messages directory ({err}); polling it every 500 ms instead. If inotify \
-                 limits are reached, raise them: sysctl fs.inotify.max_user_watches=524288 \
-                 fs.inotify.max_user_instances=1024"
-            );
-            None
-        }
+        let seen: Vec<String> = classify(dir.path(), changes).iter().map(|c| format!("{c:?}")).collect();
+        assert_eq!(seen, ["File(\"acc\")", "Ignored(\"notes.txt\")", "All"]);
     }
 }

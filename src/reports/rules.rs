@@ -32,7 +32,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::watch::DirWatch;
+use crate::watch::{After, Cause, Now, Reloadable, Scope, Stuck};
 
 /// The interface languages messages are written in; a message may also have a `default`.
 pub const LANGUAGES: [&str; 5] = ["ru", "kk", "lv", "hy", "en"];
@@ -514,35 +514,49 @@ impl LiveRules {
         }
     }
 
-    /// Keeps the rules in step with their file until `shutdown`: on every change event, on
-    /// `force` (SIGHUP) and every `recheck` for events the OS dropped.
+    /// Keeps the rules in step with their file until `shutdown`, with the one reload loop
+    /// ([`crate::watch::keep`]): on every change event, on `force` (SIGHUP) and every
+    /// `recheck` for events the OS dropped.
     pub async fn watch(
         self: Arc<Self>,
         recheck: Duration,
         force: Arc<Notify>,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        let Some(path) = self.path.clone() else { return };
-        let changed = Arc::new(Notify::new());
-        let mut watcher = DirWatch::start("error-report rules", &[&path], changed.clone());
-        let recheck = if recheck.is_zero() {
-            Duration::from_secs(5)
-        } else {
-            recheck
+        if self.path.is_none() {
+            return;
+        }
+        let stop = tokio_util::sync::CancellationToken::new();
+        let stopping = async {
+            shutdown.await;
+            stop.cancel();
         };
-        self.reload();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = changed.notified() => {}
-                _ = force.notified() => {}
-                _ = tokio::time::sleep(recheck) => {}
-            }
-            self.reload();
-            if let Some(w) = watcher.as_mut() {
-                w.follow_symlinks();
-            }
+        tokio::join!(stopping, crate::watch::keep(self, recheck, force, stop.clone()));
+    }
+}
+
+/// The rules file as a target of the reload loop: every cause re-reads it.
+impl Reloadable for LiveRules {
+    fn what(&self) -> &'static str {
+        "error-report rules"
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Files(self.path.iter().cloned().collect())
+    }
+
+    fn reload(&self, _cause: Cause, _now: Now) -> After {
+        LiveRules::reload(self);
+        After::default()
+    }
+
+    fn stuck(&self, stuck: Stuck) {
+        if let (Stuck::TimedOut(after), Some(path)) = (stuck, &self.path) {
+            tracing::error!(
+                "{}: reading the error-report rules took more than {} s (a hung network mount?); the last good ones stay",
+                path.display(),
+                after.as_secs()
+            );
         }
     }
 }

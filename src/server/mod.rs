@@ -2,9 +2,10 @@
 //! listener for use behind a reverse proxy, connection limits and timeouts, and graceful
 //! shutdown.
 //!
-//! [`Server::bind`] does everything that can fail at start-up (ports, certificate, key), so
-//! that a bad setting is one clear error before anything is served; [`Server::run`] then
-//! serves until its shutdown future completes.
+//! The server gets only what it serves: [`Listeners::bind`] does everything that can fail
+//! at start-up (ports, the TLS configuration), and [`run`] serves an [`App`] on them until
+//! its shutdown token is cancelled. What keeps the served state fresh (file watchers, the
+//! report service) is wired up by [`crate::service`], not here.
 
 pub mod bases;
 pub mod conn;
@@ -13,7 +14,6 @@ pub mod routes;
 pub mod tls;
 pub mod web;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +21,12 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::ServeConfig;
 use crate::metrics::Handshake;
-use crate::watch::{self, LiveMessage};
 pub use routes::App;
 use tls::{Certificate, TlsError};
 
@@ -59,222 +59,90 @@ pub enum ServeError {
     Messages(#[from] crate::messages::MessagesError),
 }
 
-/// A service whose sockets are bound and whose TLS is ready: nothing left that can fail.
-pub struct Server {
-    app: Arc<App>,
+/// The bound sockets and the TLS configuration: nothing left that can fail.
+pub struct Listeners {
     /// One HTTPS listener per worker thread, all on the same port (SO_REUSEPORT).
     https: Vec<std::net::TcpListener>,
     /// The same for plain HTTP, when configured.
     http: Vec<std::net::TcpListener>,
     acceptor: TlsAcceptor,
-    certificate: Arc<Certificate>,
-    /// SHA-256 of the certificate when it is the in-memory self-signed one.
-    pub self_signed_fingerprint: Option<String>,
 }
 
-/// Logs a warning when the SQLite report database lies in the message's directory: the
-/// message watcher sees every write to it (a pushReport flood then costs a fifth more CPU).
-fn warn_if_watched(db: &str, message: &std::path::Path) {
-    let dir = |p: &std::path::Path| std::path::absolute(crate::watch::parent_dir(p)).ok();
-    if let Some(path) = crate::store::sqlite_path(db)
-        && let Some(db_dir) = dir(std::path::Path::new(path))
-        && dir(message).as_ref() == Some(&db_dir)
-    {
-        tracing::warn!(
-            database = path,
-            directory = %db_dir.display(),
-            "the report database is in the message's directory, which is watched for edits: \
-             every write to the database wakes the watcher; keep it elsewhere (e.g. /var/lib/v8help)"
-        );
-    }
-}
-
-impl Server {
-    /// Binds the listeners, loads the certificate and key (or makes the self-signed one)
-    /// and loads the message file (whose absence or errors are logged, not fatal).
-    pub fn bind(config: ServeConfig) -> Result<Server, ServeError> {
-        let certificate = Certificate::load(config.tls_files.clone())?;
-        let self_signed_fingerprint = certificate.is_self_signed().then(|| certificate.fingerprint());
-        let acceptor = TlsAcceptor::from(tls::server_config(certificate.clone())?);
+impl Listeners {
+    /// Binds `config`'s listen addresses, one socket per worker, and prepares TLS with
+    /// `certificate` (which may be replaced while serving).
+    pub fn bind(config: &ServeConfig, certificate: Arc<Certificate>) -> Result<Listeners, ServeError> {
+        let acceptor = TlsAcceptor::from(tls::server_config(certificate)?);
         let https = listen_per_worker(config.listen, config.workers)?;
         let http = match config.http_listen {
             Some(addr) => listen_per_worker(addr, config.workers)?,
             None => Vec::new(),
         };
-        let live = LiveMessage::load(config.message.clone(), config.zone);
-        let messages = match &config.messages {
-            Some(dir) => Some(crate::messages::Messages::open(dir.clone(), config.zone)?),
-            None => None,
-        };
-        let reports = match &config.reports {
-            Some(c) => {
-                warn_if_watched(&c.db, &config.message);
-                Some(crate::reports::Reports::open(c.clone())?)
-            }
-            None => None,
-        };
-        Ok(Server {
-            app: App::new(live, config, reports, messages),
-            https,
-            http,
-            acceptor,
-            certificate,
-            self_signed_fingerprint,
-        })
+        Ok(Listeners { https, http, acceptor })
     }
 
     /// The bound HTTPS address (useful with port 0).
-    pub fn https_addr(&self) -> SocketAddr {
-        self.https[0].local_addr().unwrap_or(self.app.config.listen)
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https.first().and_then(|l| l.local_addr().ok())
     }
 
     /// The bound plain-HTTP address, if any.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http.first().and_then(|l| l.local_addr().ok())
     }
+}
 
-    /// The error-report service, when reports are taken (the console reads and marks through it).
-    pub fn reports(&self) -> Option<Arc<crate::reports::Reports>> {
-        self.app.reports.clone()
-    }
-
-    /// The certificate being served (and reloaded), for the admin listener to serve too.
-    pub fn certificate(&self) -> Arc<Certificate> {
-        self.certificate.clone()
-    }
-
-    /// The health document with its details (the message file's path, reload errors), for
-    /// the admin listener: the public `/healthz` shows them only with `--health-details`.
-    pub fn health_report(&self) -> crate::console::HealthReport {
-        let app = self.app.clone();
-        Arc::new(move || routes::health(&app, true))
-    }
-
-    /// The served message, for callers that want to reload it (SIGHUP) or read its status.
-    pub fn live(&self) -> Arc<LiveMessage> {
-        self.app.live.clone()
-    }
-
-    /// The messages directory (`--messages`), when configured.
-    pub fn messages(&self) -> Option<Arc<crate::messages::Messages>> {
-        self.app.messages.clone()
-    }
-
-    /// Serves until `shutdown` completes, then stops accepting and gives in-flight requests
-    /// up to the configured deadline. `reload` forces a re-read of the message file.
-    ///
-    /// Connections are served by `workers` threads, each with its own single-threaded
-    /// runtime and its own listener on the shared port: the kernel spreads new connections
-    /// over them, and a connection never moves between threads (no work stealing, no
-    /// cross-thread wake-ups on the request path). The watcher runs on the caller's runtime.
-    pub async fn run(self, reload: Arc<Notify>, shutdown: impl Future<Output = ()>) {
-        let Server {
-            app,
+/// Serves `app` on `listeners` until `shutdown` is cancelled, then stops accepting and gives
+/// in-flight requests up to the configured deadline.
+///
+/// Connections are served by `workers` threads, each with its own single-threaded runtime
+/// and its own listener on the shared port: the kernel spreads new connections over them,
+/// and a connection never moves between threads (no work stealing, no cross-thread wake-ups
+/// on the request path).
+pub async fn run(listeners: Listeners, app: Arc<App>, shutdown: CancellationToken) {
+    let Listeners {
+        https,
+        mut http,
+        acceptor,
+    } = listeners;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let builders = Arc::new(Builders::new(&app.config));
+    let limit = Arc::new(Semaphore::new(app.config.max_connections));
+    let per_address = conn::PerAddress::new(app.config.max_connections_per_address);
+    let mut finished = Vec::new();
+    for (i, https) in https.into_iter().enumerate() {
+        let http = if http.is_empty() { None } else { Some(http.remove(0)) };
+        let worker = Worker {
+            app: app.clone(),
             https,
-            mut http,
-            acceptor,
-            certificate,
-            ..
-        } = self;
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.changed().await;
+            http,
+            acceptor: acceptor.clone(),
+            builders: builders.clone(),
+            limit: limit.clone(),
+            per_address: per_address.clone(),
+            stop: stop_rx.clone(),
         };
-        // SIGHUP re-reads the message, the certificate and the error-report rules.
-        let (reload_message, reload_certificate) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-        let reload_rules = Arc::new(Notify::new());
-        let reload_messages = Arc::new(Notify::new());
-        {
-            let (m, c, r, d, stop) = (
-                reload_message.clone(),
-                reload_certificate.clone(),
-                reload_rules.clone(),
-                reload_messages.clone(),
-                stopped(stop_rx.clone()),
-            );
-            tokio::spawn(async move {
-                tokio::pin!(stop);
-                loop {
-                    tokio::select! {
-                        _ = reload.notified() => { m.notify_one(); c.notify_one(); r.notify_one(); d.notify_one(); }
-                        _ = &mut stop => return,
-                    }
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name(format!("v8help-worker-{i}"))
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => runtime.block_on(worker.serve()),
+                    Err(err) => tracing::error!("worker {i}: cannot start a runtime: {err}"),
                 }
+                let _ = done_tx.send(());
             });
+        match spawned {
+            Ok(_) => finished.push(done_rx),
+            Err(err) => tracing::error!("cannot start worker thread {i}: {err}"),
         }
-        let recheck = app.config.recheck_interval;
-        // The report service stops after the workers, so that login failures queued by the
-        // last requests are still written.
-        let (reports_stop, reports_stopped) = tokio::sync::oneshot::channel::<()>();
-        let reports = app.reports.clone().map(|reports| {
-            tokio::spawn(reports.run(recheck, reload_rules, async {
-                let _ = reports_stopped.await;
-            }))
-        });
-        tokio::spawn(watch::watch(
-            app.live.clone(),
-            recheck,
-            reload_message,
-            stopped(stop_rx.clone()),
-        ));
-        if let Some(messages) = app.messages.clone() {
-            tokio::spawn(crate::messages::watch(
-                messages,
-                recheck,
-                reload_messages,
-                stopped(stop_rx.clone()),
-            ));
-        }
-        tokio::spawn(tls::watch_certificate(
-            certificate,
-            app.metrics.clone(),
-            reload_certificate,
-            recheck,
-            stopped(stop_rx.clone()),
-        ));
+    }
 
-        let builders = Arc::new(Builders::new(&app.config));
-        let limit = Arc::new(Semaphore::new(app.config.max_connections));
-        let per_address = conn::PerAddress::new(app.config.max_connections_per_address);
-        let mut finished = Vec::new();
-        for (i, https) in https.into_iter().enumerate() {
-            let http = if http.is_empty() { None } else { Some(http.remove(0)) };
-            let worker = Worker {
-                app: app.clone(),
-                https,
-                http,
-                acceptor: acceptor.clone(),
-                builders: builders.clone(),
-                limit: limit.clone(),
-                per_address: per_address.clone(),
-                stop: stop_rx.clone(),
-            };
-            let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-            let spawned = std::thread::Builder::new()
-                .name(format!("v8help-worker-{i}"))
-                .spawn(move || {
-                    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                        Ok(runtime) => runtime.block_on(worker.serve()),
-                        Err(err) => tracing::error!("worker {i}: cannot start a runtime: {err}"),
-                    }
-                    let _ = done_tx.send(());
-                });
-            match spawned {
-                Ok(_) => finished.push(done_rx),
-                Err(err) => tracing::error!("cannot start worker thread {i}: {err}"),
-            }
-        }
-
-        shutdown.await;
-        tracing::info!("shutting down: no new connections; finishing requests in flight");
-        let _ = stop_tx.send(true);
-        for done in finished {
-            let _ = done.await;
-        }
-        let _ = reports_stop.send(());
-        if let Some(reports) = reports {
-            let _ = reports.await;
-        }
+    shutdown.cancelled().await;
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+    let _ = stop_tx.send(true);
+    for done in finished {
+        let _ = done.await;
     }
 }
 

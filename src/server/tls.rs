@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rustls::ServerConfig;
@@ -13,33 +12,32 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
 
-use crate::metrics::Metrics;
-use crate::watch::{DirWatch, SETTLE_DELAY};
-
-/// Why TLS cannot be set up; each names the file involved.
+/// Why TLS cannot be set up, or why a renewed pair was refused; each names the file
+/// involved. The text (one line, cause included) is what start-up prints and the reload
+/// logs; the cause is a field, not an error `source`, so that a chain printer does not
+/// repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// The `--cert` file could not be read or holds no usable PEM certificate chain.
-    #[error("cannot read certificate {path}: {message}")]
+    #[error("cannot read certificate {}: {cause}", path.display())]
     Cert {
         /// The certificate file.
         path: PathBuf,
         /// What is wrong with it.
-        message: String,
+        cause: FileProblem,
     },
     /// The `--key` file could not be read or holds no usable PEM private key.
-    #[error("cannot read private key {path}: {message}")]
+    #[error("cannot read private key {}: {cause}", path.display())]
     Key {
         /// The private key file.
         path: PathBuf,
         /// What is wrong with it.
-        message: String,
+        cause: FileProblem,
     },
     /// Both files load, but the key is not the certificate's (often: a renewal replaced
     /// only one of them).
-    #[error("private key {key} does not match certificate {cert}")]
+    #[error("private key {} does not match certificate {}", key.display(), cert.display())]
     Mismatch {
         /// The certificate file.
         cert: PathBuf,
@@ -49,7 +47,38 @@ pub enum TlsError {
     /// rustls or the self-signed certificate generator refused to set up TLS; not caused
     /// by a file.
     #[error("TLS setup failed: {0}")]
-    Setup(String),
+    Setup(SetupProblem),
+}
+
+/// What is wrong with a certificate or key file.
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    /// The file cannot be read.
+    #[error("{0}")]
+    Read(std::io::Error),
+    /// The file is not PEM, or holds no block of the expected kind.
+    #[error("{}", pem_problem(.0))]
+    Pem(rustls::pki_types::pem::Error),
+    /// The certificate file is PEM but holds no certificate.
+    #[error("no CERTIFICATE block in the file")]
+    NoCertificate,
+    /// rustls refused what the file holds (an unsupported key type, a malformed chain).
+    #[error("{0}")]
+    Refused(rustls::Error),
+}
+
+/// Why TLS could not be set up, with no file to blame.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupProblem {
+    /// rustls refused the configuration or the key it was given.
+    #[error("{0}")]
+    Rustls(rustls::Error),
+    /// The self-signed certificate could not be made.
+    #[error("{0}")]
+    SelfSigned(rcgen::Error),
+    /// The generated key is not in a form rustls takes.
+    #[error("{0}")]
+    Key(&'static str),
 }
 
 /// The certificate being served. It can be replaced while the service runs (certbot-style
@@ -84,6 +113,11 @@ impl Certificate {
             provider,
             loaded: Mutex::new(loaded),
         }))
+    }
+
+    /// The certificate and key files, to watch; `None` for the self-signed certificate.
+    pub fn files(&self) -> Option<(&Path, &Path)> {
+        self.files.as_ref().map(|(c, k)| (c.as_path(), k.as_path()))
     }
 
     /// Whether this is the in-memory self-signed certificate.
@@ -125,11 +159,11 @@ impl ResolvesServerCert for Certificate {
 fn read_pair(cert: &Path, key: &Path) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
     let c = std::fs::read(cert).map_err(|e| TlsError::Cert {
         path: cert.to_path_buf(),
-        message: e.to_string(),
+        cause: FileProblem::Read(e),
     })?;
     let k = std::fs::read(key).map_err(|e| TlsError::Key {
         path: key.to_path_buf(),
-        message: e.to_string(),
+        cause: FileProblem::Read(e),
     })?;
     Ok((c, k))
 }
@@ -142,25 +176,25 @@ fn certified_key(
     key: &Path,
     provider: &CryptoProvider,
 ) -> Result<CertifiedKey, TlsError> {
-    let cert_err = |message: String| TlsError::Cert {
+    let cert_err = |cause: FileProblem| TlsError::Cert {
         path: cert.to_path_buf(),
-        message,
+        cause,
     };
-    let key_err = |message: String| TlsError::Key {
+    let key_err = |cause: FileProblem| TlsError::Key {
         path: key.to_path_buf(),
-        message,
+        cause,
     };
     let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| cert_err(pem_problem(e)))?;
+        .map_err(|e| cert_err(FileProblem::Pem(e)))?;
     if chain.is_empty() {
-        return Err(cert_err("no CERTIFICATE block in the file".into()));
+        return Err(cert_err(FileProblem::NoCertificate));
     }
-    let key_der = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| key_err(pem_problem(e)))?;
+    let key_der = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| key_err(FileProblem::Pem(e)))?;
     let signing = provider
         .key_provider
         .load_private_key(key_der)
-        .map_err(|e| key_err(e.to_string()))?;
+        .map_err(|e| key_err(FileProblem::Refused(e)))?;
     let certified = CertifiedKey::new(chain, signing);
     match certified.keys_match() {
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(certified),
@@ -168,64 +202,20 @@ fn certified_key(
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
         }),
-        Err(e) => Err(cert_err(e.to_string())),
+        Err(e) => Err(cert_err(FileProblem::Refused(e))),
     }
 }
 
 fn self_signed(provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
     let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-    let made = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Setup(e.to_string()))?;
-    let key = PrivateKeyDer::try_from(made.signing_key.serialize_der()).map_err(|e| TlsError::Setup(e.to_string()))?;
+    let made = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Setup(SetupProblem::SelfSigned(e)))?;
+    let key =
+        PrivateKeyDer::try_from(made.signing_key.serialize_der()).map_err(|e| TlsError::Setup(SetupProblem::Key(e)))?;
     let signing = provider
         .key_provider
         .load_private_key(key)
-        .map_err(|e| TlsError::Setup(e.to_string()))?;
+        .map_err(|e| TlsError::Setup(SetupProblem::Rustls(e)))?;
     Ok(CertifiedKey::new(vec![made.cert.der().clone()], signing))
-}
-
-/// Keeps the served certificate in step with its files until `shutdown`: on a change in
-/// their directories (after [`SETTLE_DELAY`], so that a renewal replacing both files lands
-/// whole), on `force` (SIGHUP), and every `recheck`.
-pub async fn watch_certificate(
-    cert: Arc<Certificate>,
-    metrics: Arc<Metrics>,
-    force: Arc<Notify>,
-    recheck: Duration,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    let Some((cert_path, key_path)) = cert.files.clone() else {
-        return;
-    };
-    let changed = Arc::new(Notify::new());
-    let mut watch = DirWatch::start("certificate", &[&cert_path, &key_path], changed.clone());
-    let poll = if watch.is_some() {
-        recheck
-    } else {
-        Duration::from_millis(500)
-    };
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = changed.notified() => tokio::time::sleep(SETTLE_DELAY).await,
-            _ = force.notified() => {}
-            _ = tokio::time::sleep(poll) => {}
-        }
-        match cert.reload() {
-            Ok(true) => {
-                metrics.certificate_reload(true);
-                tracing::info!(cert = %cert_path.display(), fingerprint = %cert.fingerprint(), "certificate reloaded");
-            }
-            Ok(false) => {}
-            Err(err) => {
-                metrics.certificate_reload(false);
-                tracing::error!("{err}; the previous certificate keeps serving");
-            }
-        }
-        if let Some(w) = watch.as_mut() {
-            w.follow_symlinks();
-        }
-    }
 }
 
 /// aws-lc-rs with the cipher suites in the order that is cheapest per handshake and per
@@ -247,7 +237,7 @@ fn provider() -> rustls::crypto::CryptoProvider {
     provider
 }
 
-fn pem_problem(e: rustls::pki_types::pem::Error) -> String {
+fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
     match e {
         rustls::pki_types::pem::Error::Io(io) => io.to_string(),
         rustls::pki_types::pem::Error::NoItemsFound => "no PEM block of the expected kind in the file".into(),
@@ -260,7 +250,7 @@ fn pem_problem(e: rustls::pki_types::pem::Error) -> String {
 pub fn server_config(cert: Arc<Certificate>) -> Result<Arc<ServerConfig>, TlsError> {
     let mut config = ServerConfig::builder_with_provider(cert.provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Setup(e.to_string()))?
+        .map_err(|e| TlsError::Setup(SetupProblem::Rustls(e)))?
         .with_no_client_auth()
         .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -270,6 +260,7 @@ pub fn server_config(cert: Arc<Certificate>) -> Result<Arc<ServerConfig>, TlsErr
     // One ticket per connection is enough for the next one to resume; each costs an encryption.
     config.send_tls13_tickets = 1;
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(16 * 1024);
-    config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| TlsError::Setup(e.to_string()))?;
+    config.ticketer =
+        rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| TlsError::Setup(SetupProblem::Rustls(e)))?;
     Ok(Arc::new(config))
 }

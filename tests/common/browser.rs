@@ -104,7 +104,7 @@ impl Origin {
         let tmp = self.message_path.with_extension("tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(document)?)?;
         std::fs::rename(&tmp, &self.message_path)?;
-        match self.server.live.reload(true) {
+        match self.server.live.reload(true, v8help::watch::Now::read()) {
             v8help::watch::Reload::Loaded | v8help::watch::Reload::Unchanged => Ok(()),
             other => bail!("message not loaded: {other:?}"),
         }

@@ -14,7 +14,8 @@ use tempfile::TempDir;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 use v8help::config::ServeConfig;
-use v8help::server::{ServeError, Server};
+use v8help::server::ServeError;
+use v8help::service::Service;
 use v8help::time::Zone;
 use v8help::watch::LiveMessage;
 
@@ -36,7 +37,7 @@ pub struct InProcess {
 impl InProcess {
     /// Binds `config`'s listeners and runs the server on the current runtime.
     pub fn start(config: ServeConfig) -> Result<InProcess, ServeError> {
-        let server = Server::bind(config)?;
+        let server = Service::bind(config)?;
         let https = server.https_addr();
         let http = server.http_addr();
         let live = server.live();
