@@ -11,6 +11,10 @@ use serde::Deserialize;
 
 use crate::time::Zone;
 
+mod values;
+
+pub use values::{MessageService, cors_origin};
+
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -181,10 +185,10 @@ pub struct ServeConfig {
     /// Cap, in seconds, for the `Cache-Control` max-age of message responses (`--max-age`).
     pub max_age: u32,
     /// `Access-Control-Allow-Origin` sent so browsers may read the message (`--cors-origin`).
-    pub cors_origin: String,
+    pub cors_origin: http::HeaderValue,
     /// The message service the web help page asks (`--message-service`); `None`: the
     /// `message.json` next to the page.
-    pub message_service: Option<String>,
+    pub message_service: Option<MessageService>,
     /// Whether to log one line per request (`--access-log`).
     pub access_log: bool,
     /// Most connections served at once across all workers (`--max-connections`).
@@ -229,7 +233,7 @@ impl Default for ServeConfig {
             zone: Zone::UTC,
             zone_warning: None,
             max_age: 30,
-            cors_origin: "*".into(),
+            cors_origin: http::HeaderValue::from_static("*"),
             message_service: None,
             access_log: false,
             max_connections: 20_000,
@@ -278,17 +282,19 @@ impl ServeConfig {
             Some(name) => (name.parse::<Zone>().map_err(|e| invalid("--tz", e.to_string()))?, None),
             None => Zone::system(),
         };
-        let cors_origin = args.cors_origin.clone().or(file.cors_origin).unwrap_or(d.cors_origin);
-        if http::HeaderValue::from_str(&cors_origin).is_err() || cors_origin.is_empty() {
-            return Err(invalid(
-                "--cors-origin",
-                format!("{cors_origin:?} is not a valid origin"),
-            ));
-        }
-        let message_service = args.message_service.clone().or(file.message_service);
-        if let Some(url) = &message_service {
-            crate::server::web::message_service_origin(url).map_err(|p| invalid("--message-service", p))?;
-        }
+        let cors_origin = match args.cors_origin.clone().or(file.cors_origin) {
+            Some(text) => values::cors_origin(&text).map_err(|p| invalid("--cors-origin", p))?,
+            None => d.cors_origin,
+        };
+        let message_service = args
+            .message_service
+            .clone()
+            .or(file.message_service)
+            .map(|url| {
+                url.parse::<MessageService>()
+                    .map_err(|p| invalid("--message-service", p))
+            })
+            .transpose()?;
         let max_connections = args
             .max_connections
             .or(file.max_connections)
