@@ -3,9 +3,41 @@
 //! origin, a [`MessageService`] that knows its origin) and never re-parses or falls back.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::str::FromStr;
 
 use http::{HeaderValue, Uri};
+
+use crate::limits::Bound;
+
+/// The parser of `--cors-origin` as a setting's [`Bound`]: [`cors_origin`].
+#[derive(Debug, Clone, Copy)]
+pub struct CorsOrigin;
+
+impl Bound<String> for CorsOrigin {
+    type Out = HeaderValue;
+    fn check(&self, value: String) -> Result<HeaderValue, String> {
+        cors_origin(&value)
+    }
+}
+
+/// A setting read by its type's `FromStr` ([`MessageService`], a zone), as a [`Bound`].
+pub struct Parsed<T>(PhantomData<fn() -> T>);
+
+/// The [`Parsed`] bound of `T`.
+pub const fn parsed<T>() -> Parsed<T> {
+    Parsed(PhantomData)
+}
+
+impl<T: FromStr> Bound<String> for Parsed<T>
+where
+    T::Err: fmt::Display,
+{
+    type Out = T;
+    fn check(&self, value: String) -> Result<T, String> {
+        value.parse().map_err(|e: T::Err| e.to_string())
+    }
+}
 
 /// `--cors-origin` as the header value it becomes: anything a header may carry, not empty.
 pub fn cors_origin(text: &str) -> Result<HeaderValue, String> {
