@@ -1,6 +1,14 @@
 //! Configuration of `v8help serve`: each setting is a flag, an environment variable
 //! `V8HELP_…`, and a key of an optional TOML file (`--config`). A flag or variable wins over
 //! the file, the file over the built-in default.
+//!
+//! Each of `serve`'s own settings is one entry of the `settings!` table below: the entry
+//! makes the flag and variable of [`ServeArgs`], the key of the file and their merge, and
+//! names the [`Bound`](crate::limits::Bound) that checks the value. Values with a shape
+//! (the CORS origin, the message service) are parsed once, by `values`, into the typed
+//! fields of [`ServeConfig`]; the server never parses a setting again. The error-report,
+//! console and forwarding settings keep their own `Args` in their modules, and their file
+//! keys are listed in `FileConfig`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -12,6 +12,8 @@
 //!   language choice.
 //! - [`snapshot`]: a loaded document rendered once into the exact bytes clients receive.
 //! - [`watch`]: keeps the served snapshot in step with the file on disk.
+//! - [`config`]: `serve`'s settings, one table entry each (flag, variable, TOML key,
+//!   bound), resolved once into typed values.
 //! - [`limits`]: every bound of the service (settings, files, headers, bodies) in one place.
 //! - [`messages`]: many bases, one service — a directory of documents, one per base,
 //!   served at `/NAME/`, each kept live as the single file is.
