@@ -1,6 +1,14 @@
 //! Configuration of `v8help serve`: each setting is a flag, an environment variable
 //! `V8HELP_…`, and a key of an optional TOML file (`--config`). A flag or variable wins over
 //! the file, the file over the built-in default.
+//!
+//! Each of `serve`'s own settings is one entry of the `settings!` table below: the entry
+//! makes the flag and variable of [`ServeArgs`], the key of the file and their merge, and
+//! names the [`Bound`](crate::limits::Bound) that checks the value. Values with a shape
+//! (the CORS origin, the message service) are parsed once, by `values`, into the typed
+//! fields of [`ServeConfig`]; the server never parses a setting again. The error-report,
+//! console and forwarding settings keep their own `Args` in their modules, and their file
+//! keys are listed in `FileConfig`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,7 +17,12 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
+use crate::limits::{self, Any, Bound};
 use crate::time::Zone;
+
+mod values;
+
+pub use values::{CorsOrigin, MessageService, Parsed, cors_origin, parsed};
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -42,123 +55,168 @@ pub enum ConfigError {
     },
 }
 
-/// `v8help serve` flags as clap parses them; unset ones fall back to the TOML file, then to
-/// the defaults in [`ServeConfig`].
-#[derive(Debug, Clone, Default, Args)]
-pub struct ServeArgs {
-    /// TOML file with any of the settings below (keys as the flags, with `_` for `-`).
-    #[arg(long, env = "V8HELP_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+/// Declares `v8help serve`'s own settings, one entry each:
+///
+/// ```text
+/// /// the flag's help text
+/// name("--flag", "V8HELP_VARIABLE", "VALUE_NAME"): type clap parses, bound => type used;
+/// ```
+///
+/// and from that one entry come the clap argument (flag and variable) of [`ServeArgs`], the
+/// TOML key `name` of the `--config` file, their merge (flag or variable over the file),
+/// and the check of the merged value by its [`Bound`] (an error naming the flag), into a
+/// field of `Settings`. What a setting's value becomes in [`ServeConfig`], and its
+/// default, is [`ServeConfig::resolve`]'s and [`ServeConfig::default`]'s.
+macro_rules! settings {
+    ($(
+        $(#[doc = $help:literal])*
+        $name:ident($flag:literal, $env:literal $(, $value_name:literal)?): $arg:ty, $bound:expr => $out:ty;
+    )*) => {
+        /// `v8help serve` flags as clap parses them; unset ones fall back to the TOML file,
+        /// then to the defaults in [`ServeConfig`].
+        #[derive(Debug, Clone, Default, Args)]
+        pub struct ServeArgs {
+            /// TOML file with any of the settings below (keys as the flags, with `_` for `-`).
+            #[arg(long, env = "V8HELP_CONFIG", value_name = "FILE")]
+            pub config: Option<PathBuf>,
+            $(
+                $(#[doc = $help])*
+                #[arg(long, env = $env $(, value_name = $value_name)?)]
+                pub $name: $arg,
+            )*
+            /// Error reports (`--reports-…`).
+            #[command(flatten)]
+            pub reports: crate::reports::ReportsArgs,
+            /// The support console (`--admin-listen`, `--users`).
+            #[command(flatten)]
+            pub console: crate::console::config::ConsoleArgs,
+        }
+
+        /// The TOML file: the same settings as the flags.
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct FileConfig {
+            $( $name: Option<<$arg as Source>::Raw>, )*
+            // Error reports: see crate::reports::config.
+            reports_db: Option<String>,
+            reports_path: Option<String>,
+            reports_rules: Option<PathBuf>,
+            reports_max_size: Option<toml::Value>,
+            reports_retention: Option<String>,
+            reports_max_bytes: Option<toml::Value>,
+            // The support console: see crate::console::config.
+            admin_listen: Option<String>,
+            users: Option<PathBuf>,
+            reports_db_password_file: Option<PathBuf>,
+            reports_spool: Option<PathBuf>,
+            reports_spool_max: Option<toml::Value>,
+            // Forwarding: see crate::forward::config.
+            forward_sentry: Option<String>,
+            forward_webhook: Option<Vec<String>>,
+            forward_threshold: Option<u64>,
+            console_url: Option<String>,
+        }
+
+        /// Every setting of the table as the flags, the variables and the file give it,
+        /// checked by its bound: `None` where none of them gives it.
+        struct Settings {
+            $( $name: Option<$out>, )*
+        }
+
+        impl Settings {
+            /// Merges `args` over `file` (taking the file's values) and checks each
+            /// setting, in the table's order.
+            fn read(args: &ServeArgs, file: &mut FileConfig) -> Result<Settings, ConfigError> {
+                Ok(Settings {
+                    $(
+                        $name: Source::or_file(args.$name.clone(), file.$name.take())
+                            .map(|value| Bound::check(&$bound, value))
+                            .transpose()
+                            .map_err(|problem| invalid($flag, problem))?,
+                    )*
+                })
+            }
+        }
+
+        /// Every entry of the table: flag, variable, TOML key.
+        #[cfg(test)]
+        const TABLE: &[(&str, &str, &str)] = &[$( ($flag, $env, stringify!($name)), )*];
+    };
+}
+
+settings! {
     /// HTTPS address to listen on [default: 127.0.0.1:8443].
-    #[arg(long, env = "V8HELP_LISTEN", value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
+    listen("--listen", "V8HELP_LISTEN", "ADDR"): Option<SocketAddr>, Any => SocketAddr;
     /// Certificate chain, PEM (with --key). Without both, an in-memory self-signed
     /// certificate for localhost/127.0.0.1 is used.
-    #[arg(long, env = "V8HELP_CERT", value_name = "PEM")]
-    pub cert: Option<PathBuf>,
+    cert("--cert", "V8HELP_CERT", "PEM"): Option<PathBuf>, Any => PathBuf;
     /// Private key, PEM (with --cert).
-    #[arg(long, env = "V8HELP_KEY", value_name = "PEM")]
-    pub key: Option<PathBuf>,
+    key("--key", "V8HELP_KEY", "PEM"): Option<PathBuf>, Any => PathBuf;
     /// Also serve plain HTTP on this address (for use behind a reverse proxy).
-    #[arg(long, env = "V8HELP_HTTP_LISTEN", value_name = "ADDR")]
-    pub http_listen: Option<SocketAddr>,
+    http_listen("--http-listen", "V8HELP_HTTP_LISTEN", "ADDR"): Option<SocketAddr>, Any => SocketAddr;
     /// The message document [default: ./message.json].
-    #[arg(long, env = "V8HELP_MESSAGE", value_name = "PATH")]
-    pub message: Option<PathBuf>,
+    message("--message", "V8HELP_MESSAGE", "PATH"): Option<PathBuf>, Any => PathBuf;
     /// A directory of message documents, one per base: DIR/NAME.json is served at /NAME/,
     /// /NAME/message.json and /NAME/help [default: none].
-    #[arg(long, env = "V8HELP_MESSAGES", value_name = "DIR")]
-    pub messages: Option<PathBuf>,
+    messages("--messages", "V8HELP_MESSAGES", "DIR"): Option<PathBuf>, Any => PathBuf;
     /// Time zone for local date-times, an IANA name such as Europe/Moscow [default: the system's].
-    #[arg(long, env = "V8HELP_TZ", value_name = "ZONE")]
-    pub tz: Option<String>,
+    tz("--tz", "V8HELP_TZ", "ZONE"): Option<String>, parsed::<Zone>() => Zone;
     /// Cap for Cache-Control max-age, in seconds [default: 30].
-    #[arg(long, env = "V8HELP_MAX_AGE", value_name = "SECONDS")]
-    pub max_age: Option<u32>,
+    max_age("--max-age", "V8HELP_MAX_AGE", "SECONDS"): Option<u32>, limits::MAX_AGE => u32;
     /// Access-Control-Allow-Origin for browsers [default: *].
-    #[arg(long, env = "V8HELP_CORS_ORIGIN", value_name = "ORIGIN")]
-    pub cors_origin: Option<String>,
+    cors_origin("--cors-origin", "V8HELP_CORS_ORIGIN", "ORIGIN"): Option<String>, CorsOrigin => http::HeaderValue;
     /// Message service the web help page asks: an http(s) URL (another origin, which must
     /// allow this one by CORS) or a path on the page's own origin [default: message.json
     /// next to /help].
-    #[arg(long, env = "V8HELP_MESSAGE_SERVICE", value_name = "URL")]
-    pub message_service: Option<String>,
+    message_service("--message-service", "V8HELP_MESSAGE_SERVICE", "URL"):
+        Option<String>, parsed::<MessageService>() => MessageService;
     /// Log one line per request.
-    #[arg(long, env = "V8HELP_ACCESS_LOG")]
-    pub access_log: bool,
+    access_log("--access-log", "V8HELP_ACCESS_LOG"): bool, Any => bool;
     /// Most connections served at once; further clients wait in the listen backlog [default: 20000].
-    #[arg(long, env = "V8HELP_MAX_CONNECTIONS", value_name = "N")]
-    pub max_connections: Option<usize>,
+    max_connections("--max-connections", "V8HELP_MAX_CONNECTIONS", "N"): Option<usize>, limits::CONNECTIONS => usize;
     /// Threads serving connections, each with its own listener on the shared port [default: CPUs].
-    #[arg(long, env = "V8HELP_WORKERS", value_name = "N")]
-    pub workers: Option<usize>,
+    workers("--workers", "V8HELP_WORKERS", "N"): Option<usize>, limits::WORKERS => usize;
     /// Seconds between safety re-reads of the message file, catching events the OS dropped [default: 5].
-    #[arg(long, env = "V8HELP_RECHECK_INTERVAL", value_name = "SECONDS")]
-    pub recheck_interval: Option<f64>,
+    recheck_interval("--recheck-interval", "V8HELP_RECHECK_INTERVAL", "SECONDS"):
+        Option<f64>, limits::RECHECK_INTERVAL => Duration;
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM [default: 10].
-    #[arg(long, env = "V8HELP_SHUTDOWN_TIMEOUT", value_name = "SECONDS")]
-    pub shutdown_timeout: Option<f64>,
+    shutdown_timeout("--shutdown-timeout", "V8HELP_SHUTDOWN_TIMEOUT", "SECONDS"):
+        Option<f64>, limits::SHUTDOWN_TIMEOUT => Duration;
     /// Seconds a connection may take to send its first complete request head [default: 10].
-    #[arg(long, env = "V8HELP_HEADER_TIMEOUT", value_name = "SECONDS")]
-    pub header_timeout: Option<f64>,
+    header_timeout("--header-timeout", "V8HELP_HEADER_TIMEOUT", "SECONDS"):
+        Option<f64>, limits::HEADER_TIMEOUT => Duration;
     /// Seconds an idle keep-alive connection (HTTP/1.1 or HTTP/2) is kept [default: 60].
-    #[arg(long, env = "V8HELP_KEEPALIVE_TIMEOUT", value_name = "SECONDS")]
-    pub keepalive_timeout: Option<f64>,
+    keepalive_timeout("--keepalive-timeout", "V8HELP_KEEPALIVE_TIMEOUT", "SECONDS"):
+        Option<f64>, limits::KEEPALIVE_TIMEOUT => Duration;
     /// Most connections open at once from one client address [default: a quarter of --max-connections].
-    #[arg(long, env = "V8HELP_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
-    pub max_connections_per_address: Option<usize>,
+    // Its bound is --max-connections' value: checked in `ServeConfig::resolve`.
+    max_connections_per_address("--max-connections-per-address", "V8HELP_MAX_CONNECTIONS_PER_ADDRESS", "N"):
+        Option<usize>, Any => usize;
     /// Show the message file's path and reload errors in the public /healthz.
-    #[arg(long, env = "V8HELP_HEALTH_DETAILS")]
-    pub health_details: bool,
-    /// Error reports (`--reports-…`).
-    #[command(flatten)]
-    pub reports: crate::reports::ReportsArgs,
-    /// The support console (`--admin-listen`, `--users`).
-    #[command(flatten)]
-    pub console: crate::console::config::ConsoleArgs,
+    health_details("--health-details", "V8HELP_HEALTH_DETAILS"): bool, Any => bool;
 }
 
-/// The TOML file: the same settings as the flags.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    http_listen: Option<SocketAddr>,
-    message: Option<PathBuf>,
-    messages: Option<PathBuf>,
-    tz: Option<String>,
-    max_age: Option<u32>,
-    cors_origin: Option<String>,
-    message_service: Option<String>,
-    access_log: Option<bool>,
-    max_connections: Option<usize>,
-    workers: Option<usize>,
-    recheck_interval: Option<f64>,
-    shutdown_timeout: Option<f64>,
-    header_timeout: Option<f64>,
-    keepalive_timeout: Option<f64>,
-    max_connections_per_address: Option<usize>,
-    health_details: Option<bool>,
-    // Error reports: see crate::reports::config.
-    reports_db: Option<String>,
-    reports_path: Option<String>,
-    reports_rules: Option<PathBuf>,
-    reports_max_size: Option<toml::Value>,
-    reports_retention: Option<String>,
-    reports_max_bytes: Option<toml::Value>,
-    // The support console: see crate::console::config.
-    admin_listen: Option<String>,
-    users: Option<PathBuf>,
-    reports_db_password_file: Option<PathBuf>,
-    reports_spool: Option<PathBuf>,
-    reports_spool_max: Option<toml::Value>,
-    // Forwarding: see crate::forward::config.
-    forward_sentry: Option<String>,
-    forward_webhook: Option<Vec<String>>,
-    forward_threshold: Option<u64>,
-    console_url: Option<String>,
+/// How a flag's value and the file's combine: a flag or variable given wins over the
+/// file; a switch (`--access-log`) given is on whatever the file says.
+trait Source {
+    /// The value as the file and the bound take it.
+    type Raw;
+    /// This flag's value over the file's.
+    fn or_file(self, file: Option<Self::Raw>) -> Option<Self::Raw>;
+}
+
+impl<T> Source for Option<T> {
+    type Raw = T;
+    fn or_file(self, file: Option<T>) -> Option<T> {
+        self.or(file)
+    }
+}
+
+impl Source for bool {
+    type Raw = bool;
+    fn or_file(self, file: Option<bool>) -> Option<bool> {
+        if self { Some(true) } else { file }
+    }
 }
 
 /// Fully resolved settings of a running service.
@@ -181,10 +239,10 @@ pub struct ServeConfig {
     /// Cap, in seconds, for the `Cache-Control` max-age of message responses (`--max-age`).
     pub max_age: u32,
     /// `Access-Control-Allow-Origin` sent so browsers may read the message (`--cors-origin`).
-    pub cors_origin: String,
+    pub cors_origin: http::HeaderValue,
     /// The message service the web help page asks (`--message-service`); `None`: the
     /// `message.json` next to the page.
-    pub message_service: Option<String>,
+    pub message_service: Option<MessageService>,
     /// Whether to log one line per request (`--access-log`).
     pub access_log: bool,
     /// Most connections served at once across all workers (`--max-connections`).
@@ -229,7 +287,7 @@ impl Default for ServeConfig {
             zone: Zone::UTC,
             zone_warning: None,
             max_age: 30,
-            cors_origin: "*".into(),
+            cors_origin: http::HeaderValue::from_static("*"),
             message_service: None,
             access_log: false,
             max_connections: 20_000,
@@ -251,14 +309,13 @@ impl Default for ServeConfig {
 impl ServeConfig {
     /// Resolves flags and environment (already in `args`), the TOML file they name, and defaults.
     pub fn resolve(args: &ServeArgs) -> Result<ServeConfig, ConfigError> {
-        let file = match &args.config {
+        let mut file = match &args.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
+        let s = Settings::read(args, &mut file)?;
         let d = ServeConfig::default();
-        let cert = args.cert.clone().or(file.cert);
-        let key = args.key.clone().or(file.key);
-        let tls_files = match (cert, key) {
+        let tls_files = match (s.cert, s.key) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
             (Some(_), None) => {
@@ -274,40 +331,17 @@ impl ServeConfig {
                 ));
             }
         };
-        let (zone, zone_warning) = match args.tz.clone().or(file.tz) {
-            Some(name) => (name.parse::<Zone>().map_err(|e| invalid("--tz", e.to_string()))?, None),
+        let (zone, zone_warning) = match s.tz {
+            Some(zone) => (zone, None),
             None => Zone::system(),
         };
-        let cors_origin = args.cors_origin.clone().or(file.cors_origin).unwrap_or(d.cors_origin);
-        if http::HeaderValue::from_str(&cors_origin).is_err() || cors_origin.is_empty() {
-            return Err(invalid(
-                "--cors-origin",
-                format!("{cors_origin:?} is not a valid origin"),
-            ));
-        }
-        let message_service = args.message_service.clone().or(file.message_service);
-        if let Some(url) = &message_service {
-            crate::server::web::message_service_origin(url).map_err(|p| invalid("--message-service", p))?;
-        }
-        let max_connections = args
-            .max_connections
-            .or(file.max_connections)
-            .unwrap_or(d.max_connections);
-        crate::limits::check_count("--max-connections", max_connections, crate::limits::MAX_CONNECTIONS)?;
-        let max_connections_per_address = match args.max_connections_per_address.or(file.max_connections_per_address) {
-            Some(n) => crate::limits::check_count("--max-connections-per-address", n, max_connections)?,
+        let max_connections = s.max_connections.unwrap_or(d.max_connections);
+        let max_connections_per_address = match s.max_connections_per_address {
+            Some(n) => limits::Count { max: max_connections }
+                .check(n)
+                .map_err(|p| invalid("--max-connections-per-address", p))?,
             None => (max_connections / 4).max(1),
         };
-        let max_age = args.max_age.or(file.max_age).unwrap_or(d.max_age);
-        if max_age > crate::limits::MAX_MAX_AGE {
-            return Err(invalid(
-                "--max-age",
-                format!(
-                    "{max_age} is more than {} seconds (one day)",
-                    crate::limits::MAX_MAX_AGE
-                ),
-            ));
-        }
         let reports = crate::reports::ReportsConfig::resolve(
             &args.reports,
             crate::reports::config::ReportsFile {
@@ -328,54 +362,30 @@ impl ServeConfig {
                 },
             },
         )?;
-        let workers = args.workers.or(file.workers).unwrap_or(d.workers);
-        if workers == 0 || workers > 1024 {
-            return Err(invalid("--workers", format!("{workers} is not between 1 and 1024")));
-        }
         let console = crate::console::config::ConsoleConfig::resolve(&args.console, file.admin_listen, file.users)?
             .filter(|_| reports.is_some());
         Ok(ServeConfig {
             console,
             reports,
-            workers,
-            listen: args.listen.or(file.listen).unwrap_or(d.listen),
+            workers: s.workers.unwrap_or(d.workers),
+            listen: s.listen.unwrap_or(d.listen),
             tls_files,
-            http_listen: args.http_listen.or(file.http_listen),
-            message: args.message.clone().or(file.message).unwrap_or(d.message),
-            messages: args.messages.clone().or(file.messages),
+            http_listen: s.http_listen,
+            message: s.message.unwrap_or(d.message),
+            messages: s.messages,
             zone,
             zone_warning,
-            max_age,
-            cors_origin,
-            message_service,
-            access_log: args.access_log || file.access_log.unwrap_or(false),
+            max_age: s.max_age.unwrap_or(d.max_age),
+            cors_origin: s.cors_origin.unwrap_or(d.cors_origin),
+            message_service: s.message_service,
+            access_log: s.access_log.unwrap_or(d.access_log),
             max_connections,
             max_connections_per_address,
-            health_details: args.health_details || file.health_details.unwrap_or(false),
-            recheck_interval: seconds(
-                "--recheck-interval",
-                args.recheck_interval.or(file.recheck_interval),
-                crate::limits::RECHECK_INTERVAL,
-            )?
-            .unwrap_or(d.recheck_interval),
-            shutdown_timeout: seconds(
-                "--shutdown-timeout",
-                args.shutdown_timeout.or(file.shutdown_timeout),
-                crate::limits::SHUTDOWN_TIMEOUT,
-            )?
-            .unwrap_or(d.shutdown_timeout),
-            header_timeout: seconds(
-                "--header-timeout",
-                args.header_timeout.or(file.header_timeout),
-                crate::limits::HEADER_TIMEOUT,
-            )?
-            .unwrap_or(d.header_timeout),
-            keepalive_timeout: seconds(
-                "--keepalive-timeout",
-                args.keepalive_timeout.or(file.keepalive_timeout),
-                crate::limits::KEEPALIVE_TIMEOUT,
-            )?
-            .unwrap_or(d.keepalive_timeout),
+            health_details: s.health_details.unwrap_or(d.health_details),
+            recheck_interval: s.recheck_interval.unwrap_or(d.recheck_interval),
+            shutdown_timeout: s.shutdown_timeout.unwrap_or(d.shutdown_timeout),
+            header_timeout: s.header_timeout.unwrap_or(d.header_timeout),
+            keepalive_timeout: s.keepalive_timeout.unwrap_or(d.keepalive_timeout),
             ..d
         })
     }
@@ -390,14 +400,6 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.into(),
         message: e.to_string().trim().replace('\n', " "),
     })
-}
-
-fn seconds(
-    setting: &'static str,
-    value: Option<f64>,
-    range: crate::limits::Seconds,
-) -> Result<Option<Duration>, ConfigError> {
-    value.map(|v| range.check(setting, v)).transpose()
 }
 
 pub(crate) fn invalid(setting: &'static str, problem: String) -> ConfigError {
@@ -469,5 +471,66 @@ mod tests {
                 .to_string()
                 .contains("unknown time zone")
         );
+    }
+
+    #[test]
+    fn a_bound_error_names_the_flag() {
+        let args = ServeArgs {
+            max_connections: Some(2_000_000),
+            ..ServeArgs::default()
+        };
+        let text = ServeConfig::resolve(&args).unwrap_err().to_string();
+        assert_eq!(text, "--max-connections: 2000000 is not between 1 and 1000000");
+        let args = ServeArgs {
+            max_connections: Some(100),
+            max_connections_per_address: Some(101),
+            ..ServeArgs::default()
+        };
+        let text = ServeConfig::resolve(&args).unwrap_err().to_string();
+        assert_eq!(text, "--max-connections-per-address: 101 is not between 1 and 100");
+    }
+
+    /// `serve`'s arguments as clap builds them, with every flattened group.
+    fn serve_command() -> clap::Command {
+        <ServeArgs as clap::Args>::augment_args(clap::Command::new("serve"))
+    }
+
+    #[test]
+    fn every_table_entry_is_its_flag_its_variable_and_its_toml_key() {
+        let command = serve_command();
+        for &(flag, env, key) in TABLE {
+            assert_eq!(flag, format!("--{}", key.replace('_', "-")), "{key}");
+            assert_eq!(env, format!("V8HELP_{}", key.to_ascii_uppercase()), "{key}");
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_long() == Some(&flag[2..]))
+                .unwrap_or_else(|| panic!("no clap argument {flag}"));
+            assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(env), "{flag}");
+            let file: Result<FileConfig, _> = toml::from_str(&format!("{key} = 1"));
+            if let Err(e) = file {
+                assert!(!e.to_string().contains("unknown field"), "{key}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_readme_configuration_tables_list_every_setting_of_serve() {
+        let readme = include_str!("../README.md");
+        let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `--")).collect();
+        for arg in serve_command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let flag = format!("`--{long}");
+            let named: Vec<&&str> = rows
+                .iter()
+                .filter(|r| r[2..].starts_with(&flag) && r[2 + flag.len()..].starts_with([' ', '`']))
+                .collect();
+            assert!(!named.is_empty(), "README has no row for --{long}");
+            if let Some(env) = arg.get_env().and_then(|e| e.to_str()) {
+                assert!(
+                    named.iter().any(|r| r.contains(&format!("`{env}`"))),
+                    "README has no row for --{long} with {env}"
+                );
+            }
+        }
     }
 }

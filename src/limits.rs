@@ -1,19 +1,24 @@
 //! The bounds of the service in one place: what each setting may be, and the fixed limits
 //! that keep one client, one file or one flag from taking all memory, CPU or connections.
 //!
-//! Settings are checked once at start-up ([`crate::config::ServeConfig::resolve`]): a value
-//! out of range is one line naming the flag and exit code 2, never a panic or an allocation
-//! sized by the value. The README's "Limits" section lists every constant here.
+//! Settings are checked once at start-up ([`crate::config::ServeConfig::resolve`]): each
+//! setting of the table in `config` names its [`Bound`] here, a value out of range is one
+//! line naming the flag and exit code 2, never a panic or an allocation sized by the value.
+//! The README's "Limits" section lists every constant here.
 
 use std::time::Duration;
 
-use crate::config::{ConfigError, invalid};
-
 /// Largest `--max-age`: one day. Caches should not keep a startup-error message longer.
 pub const MAX_MAX_AGE: u32 = 86_400;
+/// `--max-age`: at most [`MAX_MAX_AGE`].
+pub const MAX_AGE: MaxAge = MaxAge { max: MAX_MAX_AGE };
 /// Largest `--max-connections` (and so `--max-connections-per-address`): far above what the
 /// file-descriptor limit of one process allows, far below what would overflow a counter.
 pub const MAX_CONNECTIONS: usize = 1_000_000;
+/// `--max-connections`: between 1 and [`MAX_CONNECTIONS`].
+pub const CONNECTIONS: Count = Count { max: MAX_CONNECTIONS };
+/// `--workers`: between 1 and 1024 threads.
+pub const WORKERS: Count = Count { max: 1024 };
 
 /// `--recheck-interval`: at most 20 safety re-reads a second, at least one a day.
 pub const RECHECK_INTERVAL: Seconds = Seconds {
@@ -53,6 +58,26 @@ pub const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// the client's last frames read) before it is dropped.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// What a setting's value may be: turns the value as read (from a flag, a variable or the
+/// file) into the value used, or says what is wrong with it (the caller names the flag).
+pub trait Bound<T> {
+    /// The value the service uses.
+    type Out;
+    /// `value` if it is within the bound, else the problem with it.
+    fn check(&self, value: T) -> Result<Self::Out, String>;
+}
+
+/// Any value the setting's type can hold (an address, a path).
+#[derive(Debug, Clone, Copy)]
+pub struct Any;
+
+impl<T> Bound<T> for Any {
+    type Out = T;
+    fn check(&self, value: T) -> Result<T, String> {
+        Ok(value)
+    }
+}
+
 /// An accepted range of seconds for a setting.
 #[derive(Debug, Clone, Copy)]
 pub struct Seconds {
@@ -62,29 +87,53 @@ pub struct Seconds {
     pub max: f64,
 }
 
-impl Seconds {
-    /// `value` as a duration, or the error naming `setting` and the range.
-    pub fn check(self, setting: &'static str, value: f64) -> Result<Duration, ConfigError> {
+impl Bound<f64> for Seconds {
+    type Out = Duration;
+    fn check(&self, value: f64) -> Result<Duration, String> {
         if value.is_finite() && value >= self.min && value <= self.max {
             Ok(Duration::from_secs_f64(value))
         } else {
-            Err(invalid(
-                setting,
-                format!(
-                    "{value} is not a number of seconds between {} and {}",
-                    self.min, self.max
-                ),
+            Err(format!(
+                "{value} is not a number of seconds between {} and {}",
+                self.min, self.max
             ))
         }
     }
 }
 
-/// `value` if it is between 1 and `max`, else the error naming `setting`.
-pub fn check_count(setting: &'static str, value: usize, max: usize) -> Result<usize, ConfigError> {
-    if (1..=max).contains(&value) {
-        Ok(value)
-    } else {
-        Err(invalid(setting, format!("{value} is not between 1 and {max}")))
+/// A count between 1 and `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct Count {
+    /// Largest accepted value.
+    pub max: usize,
+}
+
+impl Bound<usize> for Count {
+    type Out = usize;
+    fn check(&self, value: usize) -> Result<usize, String> {
+        if (1..=self.max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(format!("{value} is not between 1 and {}", self.max))
+        }
+    }
+}
+
+/// A `max-age` of at most `max` seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct MaxAge {
+    /// Largest accepted value.
+    pub max: u32,
+}
+
+impl Bound<u32> for MaxAge {
+    type Out = u32;
+    fn check(&self, value: u32) -> Result<u32, String> {
+        if value <= self.max {
+            Ok(value)
+        } else {
+            Err(format!("{value} is more than {} seconds (one day)", self.max))
+        }
     }
 }
 
@@ -94,17 +143,13 @@ mod tests {
 
     #[test]
     fn ranges_refuse_what_is_outside_them() {
-        assert!(RECHECK_INTERVAL.check("--recheck-interval", 0.000001).is_err());
-        assert!(RECHECK_INTERVAL.check("--recheck-interval", f64::NAN).is_err());
-        assert_eq!(
-            RECHECK_INTERVAL.check("--recheck-interval", 0.5).unwrap(),
-            Duration::from_millis(500)
-        );
-        assert!(check_count("--max-connections", 0, MAX_CONNECTIONS).is_err());
-        assert!(check_count("--max-connections", usize::MAX, MAX_CONNECTIONS).is_err());
-        let text = check_count("--max-connections", 2_000_000, MAX_CONNECTIONS)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(text, "--max-connections: 2000000 is not between 1 and 1000000");
+        assert!(RECHECK_INTERVAL.check(0.000001).is_err());
+        assert!(RECHECK_INTERVAL.check(f64::NAN).is_err());
+        assert_eq!(RECHECK_INTERVAL.check(0.5).unwrap(), Duration::from_millis(500));
+        assert!(CONNECTIONS.check(0).is_err());
+        assert!(CONNECTIONS.check(usize::MAX).is_err());
+        let text = CONNECTIONS.check(2_000_000).unwrap_err();
+        assert_eq!(text, "2000000 is not between 1 and 1000000");
+        assert!(MAX_AGE.check(MAX_MAX_AGE).is_ok() && MAX_AGE.check(MAX_MAX_AGE + 1).is_err());
     }
 }

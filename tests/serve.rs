@@ -249,7 +249,10 @@ async fn oversize_post_gets_413_while_another_connection_is_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_preflight_and_405_and_json_404() {
-    let server = TestServer::start(Some(DOC), |c| c.cors_origin = "https://1c.example".into()).await;
+    let server = TestServer::start(Some(DOC), |c| {
+        c.cors_origin = http::HeaderValue::from_static("https://1c.example")
+    })
+    .await;
     let pre = server
         .send(
             "OPTIONS",

@@ -156,15 +156,16 @@ pub fn run(cmd: MessageCommand) -> anyhow::Result<u8> {
         MessageCommand::Check { path, base, zone } => {
             let path = base.path()?.or(path).unwrap_or_else(default_path);
             let zone = zone.resolve()?;
-            match load(&path, zone)? {
+            match load(&path, zone) {
                 Ok(doc) => {
                     writeln!(out, "{}: valid; {}", path.display(), describe(&doc, now, zone))?;
                     Ok(0)
                 }
-                Err(problem) => {
-                    eprintln!("{problem}");
+                Err(invalid @ LoadError::Invalid { .. }) => {
+                    eprintln!("{invalid}");
                     Ok(1)
                 }
+                Err(unreadable) => Err(unreadable.into()),
             }
         }
         MessageCommand::Show {
@@ -180,12 +181,13 @@ pub fn run(cmd: MessageCommand) -> anyhow::Result<u8> {
                 Some(at) => parse_when(&at, now, zone)?.at.with_timezone(&Utc),
                 None => now,
             };
-            let doc = match load(&path, zone)? {
+            let doc = match load(&path, zone) {
                 Ok(doc) => doc,
-                Err(problem) => {
-                    eprintln!("{problem}");
+                Err(invalid @ LoadError::Invalid { .. }) => {
+                    eprintln!("{invalid}");
                     return Ok(1);
                 }
+                Err(unreadable) => return Err(unreadable.into()),
             };
             let summary = describe(&doc, at, zone);
             let snapshot = Snapshot::new(doc);
@@ -314,10 +316,38 @@ fn default_path() -> PathBuf {
     std::env::var_os("V8HELP_MESSAGE").map_or_else(|| PathBuf::from("message.json"), PathBuf::from)
 }
 
-/// The document, or the error text naming the file; `Err` only for an unreadable file.
-fn load(path: &Path, zone: Zone) -> anyhow::Result<Result<Document, String>> {
-    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    Ok(Document::parse(&bytes, zone).map_err(|e| format!("{}: {e}", path.display())))
+/// Why `message check` or `message show` cannot use a document.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file cannot be read: a start-up style failure (exit code 2).
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The document as given.
+        path: PathBuf,
+        /// Why reading failed.
+        #[source]
+        cause: std::io::Error,
+    },
+    /// The file was read but is not a valid document: the answer of `check` (exit code 1).
+    #[error("{}: {cause}", path.display())]
+    Invalid {
+        /// The document as given.
+        path: PathBuf,
+        /// Where and why it is invalid (line, column or field).
+        cause: crate::document::DocumentError,
+    },
+}
+
+/// The document at `path`, read with local date-times in `zone`.
+fn load(path: &Path, zone: Zone) -> Result<Document, LoadError> {
+    let bytes = std::fs::read(path).map_err(|cause| LoadError::Read {
+        path: path.into(),
+        cause,
+    })?;
+    Document::parse(&bytes, zone).map_err(|cause| LoadError::Invalid {
+        path: path.into(),
+        cause,
+    })
 }
 
 /// One line on what clients get: "active until 2026-11-22 14:00 +03:00; languages kk, lv".

@@ -62,7 +62,7 @@ impl App {
         reports: Option<Arc<Reports>>,
         messages: Option<Arc<Messages>>,
     ) -> Arc<App> {
-        let cors_origin = HeaderValue::from_str(&config.cors_origin).unwrap_or(HeaderValue::from_static("*"));
+        let cors_origin = config.cors_origin.clone();
         let cache_control = max_age(config.max_age);
         Arc::new(App {
             live,

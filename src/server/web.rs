@@ -13,12 +13,12 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
-use http::{Method, Response, StatusCode, Uri};
+use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 use sha2::{Digest, Sha256};
 
 use super::routes::Body;
-use crate::config::ServeConfig;
+use crate::config::{MessageService, ServeConfig};
 
 /// The placeholder in `web/sw.js` that is replaced by the worker's configuration.
 const SW_CONFIG_PLACEHOLDER: &str = "/*{{CONFIG}}*/ { version: 'unrendered', messageService: '' }";
@@ -168,43 +168,6 @@ fn route_in(method: &Method, path: &str, config: &ServeConfig, base: Option<&str
     })
 }
 
-/// Checks a `--message-service` value and returns the origin the help page's CSP must
-/// allow: `None` for a path on the page's own origin (`/v8help/message.json`), the
-/// `scheme://host:port` of an absolute `http(s)` URL.
-pub fn message_service_origin(url: &str) -> Result<Option<String>, String> {
-    if url.starts_with('/') && !url.starts_with("//") {
-        return match url.parse::<Uri>() {
-            Ok(_) => Ok(None),
-            Err(err) => Err(format!("{url:?} is not a valid path: {err}")),
-        };
-    }
-    let uri: Uri = url
-        .parse()
-        .map_err(|err| format!("{url:?} is not an http:// or https:// URL ({err}), nor a path starting with /"))?;
-    let scheme = match uri.scheme_str() {
-        Some(s @ ("http" | "https")) => s,
-        _ => {
-            return Err(format!(
-                "{url:?} must be an http:// or https:// URL, or a path starting with /"
-            ));
-        }
-    };
-    let authority = uri
-        .authority()
-        .map(|a| a.as_str())
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| format!("{url:?} has no host"))?;
-    if !authority
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-    {
-        return Err(format!(
-            "{url:?}: the host may hold only letters, digits, '.', '-', ':' and brackets (no user name)"
-        ));
-    }
-    Ok(Some(format!("{scheme}://{}", authority.to_ascii_lowercase())))
-}
-
 /// The help page's Content-Security-Policy: only v8help's own files run, nothing inline,
 /// Trusted Types enforced with no policy at all (so no string can reach an HTML sink), and
 /// the only other origin reachable is the message service's.
@@ -222,8 +185,8 @@ fn check_page_csp(config: &ServeConfig) -> String {
 fn csp(config: &ServeConfig, trusted_types: &str) -> String {
     let service = config
         .message_service
-        .as_deref()
-        .and_then(|url| message_service_origin(url).ok().flatten())
+        .as_ref()
+        .and_then(|s| s.origin())
         .map(|origin| format!(" {origin}"))
         .unwrap_or_default();
     format!(
@@ -236,9 +199,9 @@ fn csp(config: &ServeConfig, trusted_types: &str) -> String {
 fn serve(asset: &Asset, config: &ServeConfig, base: Option<&str>) -> Response<Body> {
     let for_base;
     let service = match base {
-        None => config.message_service.as_deref().unwrap_or(""),
+        None => config.message_service.as_ref().map_or("", MessageService::url),
         Some(base) => {
-            for_base = base_message_service(config.message_service.as_deref(), base);
+            for_base = base_message_service(config.message_service.as_ref().map(MessageService::url), base);
             &for_base
         }
     };
@@ -311,7 +274,7 @@ mod tests {
 
     fn config(service: Option<&str>) -> ServeConfig {
         ServeConfig {
-            message_service: service.map(str::to_string),
+            message_service: service.map(|s| s.parse().unwrap()),
             ..ServeConfig::default()
         }
     }
@@ -461,28 +424,6 @@ mod tests {
         let r = route(&Method::POST, "/help", &config(None)).unwrap();
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(r.headers()[header::ALLOW], ALLOW);
-    }
-
-    #[test]
-    fn message_service_must_be_http_url_or_path() {
-        assert_eq!(message_service_origin("/v8help/message.json"), Ok(None));
-        assert_eq!(
-            message_service_origin("http://127.0.0.1:9000/message.json"),
-            Ok(Some("http://127.0.0.1:9000".into()))
-        );
-        assert_eq!(
-            message_service_origin("https://help.example"),
-            Ok(Some("https://help.example".into()))
-        );
-        for bad in [
-            "ftp://x/",
-            "help.example/message.json",
-            "//help.example/x",
-            "https://user@help.example/",
-            "javascript:alert(1)",
-        ] {
-            assert!(message_service_origin(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -75,7 +75,10 @@ impl Origin {
             listen: "127.0.0.1:0".parse()?,
             http_listen: Some("127.0.0.1:0".parse()?),
             message: message_path.clone(),
-            message_service,
+            message_service: message_service
+                .map(|url| url.parse())
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
             shutdown_timeout: Duration::from_secs(1),
             ..ServeConfig::default()
         };
