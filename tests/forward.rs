@@ -44,6 +44,24 @@ fn store_of(rs: &ReportServer) -> Arc<dyn Store> {
         .clone()
 }
 
+/// Waits until `/metrics` counts the one delivery to Sentry, then says how many attempts
+/// before it were answered "retry later".
+async fn sentry_retries_once_delivered(rs: &ReportServer) -> Option<f64> {
+    let scrape = wait_for(Duration::from_secs(10), "the delivery in /metrics", || async {
+        let s = rs.server.get("/metrics", &[]).await.text().to_string();
+        (metric(
+            &s,
+            r#"v8help_forward_attempts_total{target="sentry",result="delivered"}"#,
+        ) == Some(1.0))
+        .then_some(s)
+    })
+    .await;
+    metric(
+        &scrape,
+        r#"v8help_forward_attempts_total{target="sentry",result="retry"}"#,
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_reaches_sentry_as_one_envelope_with_its_files() {
     let sentry = Receiver::start().await;
@@ -108,22 +126,7 @@ async fn a_report_reaches_sentry_as_one_envelope_with_its_files() {
     assert_eq!(shot_header["content_type"], "image/png");
 
     // Delivered once: the row is done, nothing more arrives.
-    let scrape = wait_for(Duration::from_secs(10), "the delivery in /metrics", || async {
-        let s = rs.server.get("/metrics", &[]).await.text().to_string();
-        (metric(
-            &s,
-            r#"v8help_forward_attempts_total{target="sentry",result="delivered"}"#,
-        ) == Some(1.0))
-        .then_some(s)
-    })
-    .await;
-    assert_eq!(
-        metric(
-            &scrape,
-            r#"v8help_forward_attempts_total{target="sentry",result="retry"}"#
-        ),
-        Some(0.0)
-    );
+    assert_eq!(sentry_retries_once_delivered(&rs).await, Some(0.0));
     assert_eq!(sentry.received().len(), 1);
 }
 
@@ -238,22 +241,7 @@ async fn a_429_with_retry_after_holds_the_next_attempt_back() {
         first.header["event_id"], second.header["event_id"],
         "the retry is the same event (Sentry keeps one)"
     );
-    let scrape = wait_for(Duration::from_secs(10), "the outcomes in /metrics", || async {
-        let s = rs.server.get("/metrics", &[]).await.text().to_string();
-        (metric(
-            &s,
-            r#"v8help_forward_attempts_total{target="sentry",result="delivered"}"#,
-        ) == Some(1.0))
-        .then_some(s)
-    })
-    .await;
-    assert_eq!(
-        metric(
-            &scrape,
-            r#"v8help_forward_attempts_total{target="sentry",result="retry"}"#
-        ),
-        Some(1.0)
-    );
+    assert_eq!(sentry_retries_once_delivered(&rs).await, Some(1.0));
     assert_eq!(sentry.received().len(), 2);
 }
 
@@ -297,12 +285,12 @@ async fn failed_deliveries_are_shown_in_the_console_escaped() {
     );
     let ru = console.get("/forwarding", &[("cookie", &cookie)]).await;
     assert!(ru.text().contains("Неудачные отправки"));
+    // The delivery keeps being retried (with back-off) while the console is opened, so a
+    // slow machine may have seen a second failed attempt by now.
     let scrape = rs.server.get("/metrics", &[]).await;
-    assert_eq!(
-        metric(
-            scrape.text(),
-            r#"v8help_forward_attempts_total{target="webhook",result="retry"}"#
-        ),
-        Some(1.0)
+    let retries = metric(
+        scrape.text(),
+        r#"v8help_forward_attempts_total{target="webhook",result="retry"}"#,
     );
+    assert!(matches!(retries, Some(n) if n >= 1.0), "{retries:?}");
 }

@@ -9,55 +9,12 @@ use common::reports as common_reports;
 
 use std::time::Duration;
 
-use common::Binary;
 use common::console as common_console;
 use common::receiver as common_receiver;
 use common_receiver::{Envelope, Receiver};
 use common_reports::{http_post, report_archive, report_json};
 use http::StatusCode;
 use serde_json::json;
-
-/// `v8help serve` on database `db` with plain HTTP on a free port, its spool in `dir`, and
-/// `extra` arguments; several start at the same moment, each in a thread of its own.
-fn replicas(db: &str, dir: &std::path::Path, extra: &[Vec<String>], envs: &[(&str, String)]) -> Vec<Binary> {
-    let message = dir.join("message.json");
-    if !message.exists() {
-        std::fs::write(&message, "{}").unwrap();
-    }
-    let threads: Vec<_> = extra
-        .iter()
-        .enumerate()
-        .map(|(i, extra)| {
-            let mut args: Vec<std::ffi::OsString> = ["serve", "--listen", "127.0.0.1:0", "--http-listen"]
-                .iter()
-                .map(Into::into)
-                .collect();
-            args.push(format!("127.0.0.1:{}", free_port()).into());
-            args.extend(["--message".into(), message.clone().into_os_string()]);
-            args.extend([
-                "--reports-spool".into(),
-                dir.join(format!("spool-{i}")).into_os_string(),
-            ]);
-            args.extend(extra.iter().map(Into::into));
-            let mut envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-            envs.push(("V8HELP_REPORTS_DB".into(), db.to_string()));
-            std::thread::spawn(move || {
-                let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-                let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                Binary::serve(&args, &envs)
-            })
-        })
-        .collect();
-    threads.into_iter().map(|t| t.join().unwrap()).collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_database_share_groups_and_counts() {
@@ -66,33 +23,7 @@ async fn two_replicas_on_one_database_share_groups_and_counts() {
     }
     let db = common_postgres::TestDb::create();
     let dir = tempfile::tempdir().unwrap();
-    let message = dir.path().join("message.json");
-    std::fs::write(&message, "{}").unwrap();
-    let arg = std::ffi::OsStr::new;
-    let ports = [free_port(), free_port()];
-    let spools = [dir.path().join("spool-a"), dir.path().join("spool-b")];
-    let http: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let start = |i: usize| {
-        let (http, spool, message, url) = (http[i].clone(), spools[i].clone(), message.clone(), db.url.clone());
-        std::thread::spawn(move || {
-            Binary::serve(
-                &[
-                    arg("serve"),
-                    arg("--listen"),
-                    arg("127.0.0.1:0"),
-                    arg("--http-listen"),
-                    arg(&http),
-                    arg("--message"),
-                    message.as_os_str(),
-                    arg("--reports-spool"),
-                    spool.as_os_str(),
-                ],
-                &[("V8HELP_REPORTS_DB", &url)],
-            )
-        })
-    };
-    let (a, b) = (start(0), start(1));
-    let replicas = [a.join().unwrap(), b.join().unwrap()];
+    let replicas = common::serve_replicas(&db.url, dir.path(), &[vec![], vec![]], &[]);
     for r in &replicas {
         r.wait_log("listening on", Duration::from_secs(20));
     }
@@ -104,7 +35,7 @@ async fn two_replicas_on_one_database_share_groups_and_counts() {
         ]))
     };
     for (i, user) in ["first", "second", "third"].iter().enumerate() {
-        let addr = http[i % 2].parse().unwrap();
+        let addr = replicas[i % 2].http.unwrap();
         let resp = http_post(
             addr,
             "/reports/pushReport",
@@ -144,7 +75,7 @@ async fn two_replicas_deliver_each_outbox_row_once() {
         "--forward-webhook".into(),
         receiver.url("/hook"),
     ];
-    let replicas = replicas(&db.url, dir.path(), &[forward.clone(), forward], &[]);
+    let replicas = common::serve_replicas(&db.url, dir.path(), &[forward.clone(), forward], &[]);
     const REPORTS: usize = 24;
     for i in 0..REPORTS {
         let archive = report_archive(&report_json(&[(
@@ -206,7 +137,7 @@ async fn a_mark_set_on_one_replica_reaches_the_others_getinfo() {
         pki.key_path.display().to_string(),
     ];
     let envs = [("V8HELP_USERS", users.display().to_string())];
-    let replicas = replicas(&db.url, dir.path(), &[tls.clone(), tls], &envs);
+    let replicas = common::serve_replicas(&db.url, dir.path(), &[tls.clone(), tls], &envs);
     let (a, b) = (&replicas[0], &replicas[1]);
     let hash = "C0FFEE00C0FFEE00C0FFEE00C0FFEE00";
     let get_info = || async {

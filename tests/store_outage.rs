@@ -139,7 +139,6 @@ async fn postgres_stopped_during_a_flood_loses_no_acknowledged_report() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_starts_while_postgres_is_down_and_connects_when_it_is_up() {
-    use common::Binary;
     use common::reports::{http_post, metric, report_archive, report_json};
     use serde_json::json;
 
@@ -157,28 +156,7 @@ async fn serve_starts_while_postgres_is_down_and_connects_when_it_is_up() {
             .to_string(),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let http = format!("127.0.0.1:{port}");
-    let spool = dir.path().join("spool");
-    let arg = std::ffi::OsStr::new;
-    let v8help = Binary::serve(
-        &[
-            arg("serve"),
-            arg("--listen"),
-            arg("127.0.0.1:0"),
-            arg("--http-listen"),
-            arg(&http),
-            arg("--message"),
-            message.as_os_str(),
-            arg("--reports-spool"),
-            spool.as_os_str(),
-        ],
-        &[("V8HELP_REPORTS_DB", &cluster.url)],
-    );
+    let v8help = common::serve_replicas(&cluster.url, dir.path(), &[vec![]], &[]).remove(0);
     let addr = v8help.http.unwrap();
 
     // Down: the message and getInfo are answered, reports are spooled (200), /metrics says so.

@@ -222,3 +222,37 @@ impl Binary {
         self.process.child.wait().unwrap()
     }
 }
+
+/// `v8help serve` on the report database `db` (a `--reports-db` value) with plain HTTP on a free port, its spool in `dir`, and
+/// `extra` arguments; several start at the same moment, each in a thread of its own.
+pub fn serve_replicas(db: &str, dir: &std::path::Path, extra: &[Vec<String>], envs: &[(&str, String)]) -> Vec<Binary> {
+    let message = dir.join("message.json");
+    if !message.exists() {
+        std::fs::write(&message, "{}").unwrap();
+    }
+    let threads: Vec<_> = extra
+        .iter()
+        .enumerate()
+        .map(|(i, extra)| {
+            let mut args: Vec<std::ffi::OsString> = ["serve", "--listen", "127.0.0.1:0", "--http-listen"]
+                .iter()
+                .map(Into::into)
+                .collect();
+            args.push(format!("127.0.0.1:{}", super::client::free_port()).into());
+            args.extend(["--message".into(), message.clone().into_os_string()]);
+            args.extend([
+                "--reports-spool".into(),
+                dir.join(format!("spool-{i}")).into_os_string(),
+            ]);
+            args.extend(extra.iter().map(Into::into));
+            let mut envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+            envs.push(("V8HELP_REPORTS_DB".into(), db.to_string()));
+            std::thread::spawn(move || {
+                let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+                let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                Binary::serve(&args, &envs)
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}

@@ -29,7 +29,7 @@ pub mod tools;
 pub mod v8i;
 pub mod wait;
 
-pub use binary::Binary;
+pub use binary::{Binary, serve_replicas};
 pub use client::{Resp, client_config, http_get, request, tls_connect};
 pub use pki::Pki;
 pub use server::TestServer;
