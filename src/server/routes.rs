@@ -51,6 +51,8 @@ pub struct App {
     /// `max-age=<cap>`, rendered once: what nearly every answer carries (a smaller value,
     /// near a transition, is rendered when asked for).
     cache_control: HeaderValue,
+    /// The help page, the service worker and their files, rendered for these settings.
+    web: super::web::WebAssets,
 }
 
 impl App {
@@ -64,6 +66,7 @@ impl App {
     ) -> Arc<App> {
         let cors_origin = config.cors_origin.clone();
         let cache_control = max_age(config.max_age);
+        let web = super::web::WebAssets::new(&config);
         Arc::new(App {
             live,
             config,
@@ -72,6 +75,7 @@ impl App {
             messages,
             cors_origin,
             cache_control,
+            web,
         })
     }
 
@@ -191,7 +195,7 @@ fn answer(req: &http::request::Parts, app: &App) -> Option<(Route, Response<Body
                 _ => not_allowed(READ_ALLOW),
             },
         ),
-        path => match super::web::route(&req.method, path, &app.config) {
+        path => match app.web.route(&req.method, path) {
             Some(response) => (Route::Web, response),
             None if app.messages.is_some() => return None,
             None => (Route::Unknown, not_found(path)),

@@ -34,6 +34,7 @@ const ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
 const SERVICE_WORKER_ALLOWED: HeaderName = HeaderName::from_static("service-worker-allowed");
 
 /// One embedded file and the path it is served at.
+#[derive(Debug)]
 struct Asset {
     path: &'static str,
     body: &'static str,
@@ -41,7 +42,7 @@ struct Asset {
 }
 
 /// What a file is, which decides its headers and whether it is filled in.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// The help page: filled in, strict CSP.
     Help,
@@ -115,16 +116,45 @@ pub fn version() -> &'static str {
     })
 }
 
-/// Answers the web paths (`/help`, `/sw.js`, `/register.js`, their assets and the `/demo`
-/// check page); `None` for any other path.
-pub fn route(method: &Method, path: &str, config: &ServeConfig) -> Option<Response<Body>> {
-    route_in(method, path, config, None)
+/// The web files (`/help`, `/sw.js`, `/register.js`, their assets and the `/demo` check
+/// page) rendered for the service's own root: the message service filled in and the
+/// policies made header values once, when the settings load, so that answering one only
+/// clones `Bytes` and header values.
+#[derive(Debug)]
+pub struct WebAssets {
+    files: Vec<Rendered>,
+}
+
+/// One web file as it is answered.
+#[derive(Debug)]
+struct Rendered {
+    asset: &'static Asset,
+    body: Bytes,
+    /// The page's Content-Security-Policy (HTML pages only).
+    csp: Option<HeaderValue>,
+}
+
+impl WebAssets {
+    /// Renders every web file for `config`'s message service.
+    pub fn new(config: &ServeConfig) -> WebAssets {
+        WebAssets {
+            files: ASSETS.iter().map(|asset| render(asset, config, None)).collect(),
+        }
+    }
+
+    /// Answers a web path; `None` for any other path.
+    pub fn route(&self, method: &Method, path: &str) -> Option<Response<Body>> {
+        let file = self.files.iter().find(|f| f.asset.path == path)?;
+        Some(answer(method, file))
+    }
 }
 
 /// The same files under `/NAME/` (`path` without that prefix): the help page and the
-/// service worker there ask base NAME's message.
+/// service worker there ask base NAME's message. Rendered when asked (bases come and go
+/// with the messages directory).
 pub fn route_for_base(method: &Method, path: &str, config: &ServeConfig, base: &str) -> Option<Response<Body>> {
-    route_in(method, path, config, Some(base))
+    let asset = ASSETS.iter().find(|a| a.path == path)?;
+    Some(answer(method, &render(asset, config, Some(base))))
 }
 
 /// The message service of base `base`'s help page and worker: with `--message-service URL`,
@@ -145,10 +175,9 @@ pub fn base_message_service(service: Option<&str>, base: &str) -> String {
     format!("{folder}{base}/message.json")
 }
 
-fn route_in(method: &Method, path: &str, config: &ServeConfig, base: Option<&str>) -> Option<Response<Body>> {
-    let asset = ASSETS.iter().find(|a| a.path == path)?;
-    Some(match *method {
-        Method::GET | Method::HEAD => serve(asset, config, base),
+fn answer(method: &Method, file: &Rendered) -> Response<Body> {
+    match *method {
+        Method::GET | Method::HEAD => serve(file),
         Method::OPTIONS => {
             let mut r = response(StatusCode::NO_CONTENT, Bytes::new());
             r.headers_mut().insert(header::ALLOW, ALLOW);
@@ -165,7 +194,7 @@ fn route_in(method: &Method, path: &str, config: &ServeConfig, base: Option<&str
             );
             r
         }
-    })
+    }
 }
 
 /// The help page's Content-Security-Policy: only v8help's own files run, nothing inline,
@@ -196,7 +225,7 @@ fn csp(config: &ServeConfig, trusted_types: &str) -> String {
     )
 }
 
-fn serve(asset: &Asset, config: &ServeConfig, base: Option<&str>) -> Response<Body> {
+fn render(asset: &'static Asset, config: &ServeConfig, base: Option<&str>) -> Rendered {
     let for_base;
     let service = match base {
         None => config.message_service.as_ref().map_or("", MessageService::url),
@@ -217,19 +246,29 @@ fn serve(asset: &Asset, config: &ServeConfig, base: Option<&str>) -> Response<Bo
         }
         Kind::Page | Kind::Style | Kind::Script => Bytes::from_static(asset.body.as_bytes()),
     };
-    let mut r = response(StatusCode::OK, body);
+    let policy = match asset.kind {
+        Kind::Help => Some(help_csp(config)),
+        Kind::Page => Some(check_page_csp(config)),
+        _ => None,
+    };
+    // The policy is made of fixed text and an origin that was checked to be a header value
+    // when the settings were read; if it still is not one, the page is answered with the
+    // strictest policy rather than none.
+    let csp = policy.map(|p| HeaderValue::from_str(&p).unwrap_or(HeaderValue::from_static("default-src 'none'")));
+    Rendered { asset, body, csp }
+}
+
+fn serve(file: &Rendered) -> Response<Body> {
+    let mut r = response(StatusCode::OK, file.body.clone());
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, NO_CACHE);
-    match asset.kind {
+    if let Some(csp) = &file.csp {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
+    }
+    match file.asset.kind {
         Kind::Help | Kind::Page => {
             h.insert(header::CONTENT_TYPE, HTML);
             h.insert(header::REFERRER_POLICY, NO_REFERRER);
-            let policy = match asset.kind {
-                Kind::Help => help_csp(config),
-                _ => check_page_csp(config),
-            };
-            let csp = HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static("default-src 'none'"));
-            h.insert(header::CONTENT_SECURITY_POLICY, csp);
         }
         Kind::Style => {
             h.insert(header::CONTENT_TYPE, CSS);
@@ -277,6 +316,10 @@ mod tests {
             message_service: service.map(|s| s.parse().unwrap()),
             ..ServeConfig::default()
         }
+    }
+
+    fn route(method: &Method, path: &str, config: &ServeConfig) -> Option<Response<Body>> {
+        WebAssets::new(config).route(method, path)
     }
 
     async fn text(r: Response<Body>) -> String {
