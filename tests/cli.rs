@@ -237,6 +237,29 @@ fn clear_writes_an_empty_document() {
     assert_eq!(stdout(&show).trim(), r#"{"userMessage":""}"#);
 }
 
+#[test]
+fn every_message_command_takes_the_document_as_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("elsewhere.json");
+    let f = file.to_str().unwrap();
+    let set = v8help(&["message", "set", "Работы до 14:00", "--until", "+1h", "--file", f]);
+    assert!(set.status.success(), "{}", stderr(&set));
+    let check = v8help(&["message", "check", "--file", f]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    assert!(stdout(&check).starts_with(&format!("{f}: valid")), "{}", stdout(&check));
+    let show = v8help(&["message", "show", "--file", f]);
+    assert!(stdout(&show).contains("Работы до 14:00"), "{}", stdout(&show));
+    // The positional PATH of check and show is the same thing, and wins over --file.
+    let other = dir.path().join("broken.json");
+    std::fs::write(&other, "{").unwrap();
+    let check = v8help(&["message", "check", other.to_str().unwrap(), "--file", f]);
+    assert_eq!(check.status.code(), Some(1), "the positional file is the one checked");
+    let clear = v8help(&["message", "clear", "--file", f]);
+    assert!(clear.status.success());
+    let show = v8help(&["message", "show", "--file", f]);
+    assert_eq!(stdout(&show).trim(), r#"{"userMessage":""}"#);
+}
+
 /// Start-up errors are one line on stderr and a non-zero exit.
 fn serve_fails(args: &[&str], expected: &str) {
     let mut all = vec!["serve"];

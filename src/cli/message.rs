@@ -19,24 +19,24 @@ use crate::time::{Zone, parse_when};
 pub enum MessageCommand {
     /// Validate a message document; exit 1 with the error (line, column or field) if invalid.
     Check {
-        /// The document [default: message.json].
-        #[arg(conflicts_with = "base")]
+        /// The document, as `--file` names it (kept for scripts that give it so).
+        #[arg(conflicts_with = "base", value_name = "PATH")]
         path: Option<PathBuf>,
-        /// Or a base's document in the messages directory.
+        /// Which document.
         #[command(flatten)]
-        base: BaseArg,
+        document: DocumentArg,
         /// The zone for local date-times in the document (`--tz`).
         #[command(flatten)]
         zone: ZoneArg,
     },
     /// Print what clients receive now (or at --at), for a language.
     Show {
-        /// The document [default: message.json].
-        #[arg(conflicts_with = "base")]
+        /// The document, as `--file` names it (kept for scripts that give it so).
+        #[arg(conflicts_with = "base", value_name = "PATH")]
         path: Option<PathBuf>,
-        /// Or a base's document in the messages directory.
+        /// Which document.
         #[command(flatten)]
-        base: BaseArg,
+        document: DocumentArg,
         /// Language tag, as ?lang= would choose it.
         #[arg(long, value_name = "TAG")]
         lang: Option<String>,
@@ -51,12 +51,9 @@ pub enum MessageCommand {
     Set(SetArgs),
     /// Take the message down: atomically write `{}`.
     Clear {
-        /// The document [default: message.json].
-        #[arg(long, value_name = "PATH", env = "V8HELP_MESSAGE", conflicts_with = "base")]
-        file: Option<PathBuf>,
-        /// Or a base's document in the messages directory.
+        /// Which document.
         #[command(flatten)]
-        base: BaseArg,
+        document: DocumentArg,
     },
     /// List the bases of a messages directory: base, state, until, text. Exits 1 if a
     /// document is invalid.
@@ -71,6 +68,32 @@ pub enum MessageCommand {
         #[command(flatten)]
         zone: ZoneArg,
     },
+}
+
+/// Which document a `message` sub-command works on, the same way for all of them:
+/// `--file PATH` (or `V8HELP_MESSAGE`, as `serve` takes it), or `--base NAME` of a messages
+/// directory; `message.json` when neither is given.
+#[derive(Debug, Args)]
+pub struct DocumentArg {
+    /// The document [default: message.json].
+    #[arg(long, value_name = "PATH", env = "V8HELP_MESSAGE", conflicts_with = "base")]
+    pub file: Option<PathBuf>,
+    /// Or a base's document in the messages directory.
+    #[command(flatten)]
+    pub base: BaseArg,
+}
+
+impl DocumentArg {
+    /// The document's path; `positional` is check's and show's `PATH`, which wins over
+    /// `--file` and the variable.
+    fn path(&self, positional: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+        Ok(self
+            .base
+            .path()?
+            .or(positional)
+            .or_else(|| self.file.clone())
+            .unwrap_or_else(default_path))
+    }
 }
 
 /// `--base NAME [--messages DIR]`: the document `DIR/NAME.json` of one base.
@@ -136,12 +159,9 @@ pub struct SetArgs {
     /// The "Need help" link (kept from the existing file when not given).
     #[arg(long, value_name = "URL")]
     pub help_url: Option<String>,
-    /// The document [default: message.json].
-    #[arg(long, value_name = "PATH", env = "V8HELP_MESSAGE", conflicts_with = "base")]
-    pub file: Option<PathBuf>,
-    /// Or a base's document in the messages directory.
+    /// Which document.
     #[command(flatten)]
-    pub base: BaseArg,
+    pub document: DocumentArg,
     /// The zone for local date-times and HH:MM in `--until` and `--from` (`--tz`).
     #[command(flatten)]
     pub zone: ZoneArg,
@@ -153,8 +173,8 @@ pub fn run(cmd: MessageCommand) -> anyhow::Result<u8> {
     let now = Utc::now();
     let mut out = std::io::stdout().lock();
     match cmd {
-        MessageCommand::Check { path, base, zone } => {
-            let path = base.path()?.or(path).unwrap_or_else(default_path);
+        MessageCommand::Check { path, document, zone } => {
+            let path = document.path(path)?;
             let zone = zone.resolve()?;
             match load(&path, zone) {
                 Ok(doc) => {
@@ -170,12 +190,12 @@ pub fn run(cmd: MessageCommand) -> anyhow::Result<u8> {
         }
         MessageCommand::Show {
             path,
-            base,
+            document,
             lang,
             at,
             zone,
         } => {
-            let path = base.path()?.or(path).unwrap_or_else(default_path);
+            let path = document.path(path)?;
             let zone = zone.resolve()?;
             let at = match at {
                 Some(at) => parse_when(&at, now, zone)?.at.with_timezone(&Utc),
@@ -205,8 +225,8 @@ pub fn run(cmd: MessageCommand) -> anyhow::Result<u8> {
         MessageCommand::List { messages, format, zone } => {
             super::message_list::run(&messages, format, zone.resolve()?, now, &mut out)
         }
-        MessageCommand::Clear { file, base } => {
-            let path = base.path()?.or(file).unwrap_or_else(default_path);
+        MessageCommand::Clear { document } => {
+            let path = document.path(None)?;
             atomic::replace(&path, b"{}\n").map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
             writeln!(
                 out,
@@ -219,11 +239,7 @@ pub fn run(cmd: MessageCommand) -> anyhow::Result<u8> {
 }
 
 fn set(args: SetArgs, now: DateTime<Utc>, out: &mut impl Write) -> anyhow::Result<u8> {
-    let path = args
-        .base
-        .path()?
-        .or_else(|| args.file.clone())
-        .unwrap_or_else(default_path);
+    let path = args.document.path(None)?;
     let zone = args.zone.resolve()?;
     let mut fields: Map<String, Value> = match std::fs::read(&path) {
         Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Map::new(),
