@@ -285,6 +285,36 @@ struct Published {
     scratch: Scratch,
 }
 
+impl Published {
+    /// Starts the web server `proxy` (`name` in messages) in front of `v8help` and waits
+    /// until it listens on `https_port`.
+    fn start(
+        mut proxy: Command,
+        name: &'static str,
+        https_port: u16,
+        direct: SocketAddr,
+        v8help: Binary,
+        scratch: Scratch,
+    ) -> Published {
+        let child = proxy
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let proxy = Running { child, name };
+        let front = SocketAddr::from(([127, 0, 0, 1], https_port));
+        wait_blocking(Duration::from_secs(10), &format!("{name} to listen"), || {
+            std::net::TcpStream::connect(front).ok()
+        });
+        Published {
+            front,
+            direct,
+            _proxy: proxy,
+            _v8help: v8help,
+            scratch,
+        }
+    }
+}
+
 /// A complete nginx.conf around `example-site.conf`, the upstream pointed at `v8help`.
 fn nginx_conf(s: &Scratch, v8help: SocketAddr, https_port: u16) -> PathBuf {
     let file = "reverse-proxy/nginx/example-site.conf";
@@ -371,27 +401,14 @@ fn publish_with_nginx() -> Option<Published> {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let child = Command::new(&nginx)
+    let mut nginx = Command::new(&nginx);
+    nginx
         .arg("-p")
         .arg(s.dir.path())
         .arg("-c")
         .arg(&conf)
-        .args(["-e", "stderr"])
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start nginx");
-    let proxy = Running { child, name: "nginx" };
-    let front = SocketAddr::from(([127, 0, 0, 1], https_port));
-    wait_blocking(Duration::from_secs(10), "nginx to listen", || {
-        std::net::TcpStream::connect(front).ok()
-    });
-    Some(Published {
-        front,
-        direct,
-        _proxy: proxy,
-        _v8help: server,
-        scratch: s,
-    })
+        .args(["-e", "stderr"]);
+    Some(Published::start(nginx, "nginx", https_port, direct, server, s))
 }
 
 #[test]
@@ -508,25 +525,9 @@ fn publish_with_apache() -> Option<Published> {
     );
 
     // -X: one process in the foreground, ended with the test.
-    let child = Command::new(&apache)
-        .arg("-X")
-        .arg("-f")
-        .arg(&conf_path)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start apache2");
-    let proxy = Running { child, name: "apache2" };
-    let front = SocketAddr::from(([127, 0, 0, 1], https_port));
-    wait_blocking(Duration::from_secs(10), "apache2 to listen", || {
-        std::net::TcpStream::connect(front).ok()
-    });
-    Some(Published {
-        front,
-        direct,
-        _proxy: proxy,
-        _v8help: server,
-        scratch: s,
-    })
+    let mut apache = Command::new(&apache);
+    apache.arg("-X").arg("-f").arg(&conf_path);
+    Some(Published::start(apache, "apache2", https_port, direct, server, s))
 }
 
 #[test]
