@@ -47,7 +47,6 @@ pub struct App {
     pub reports: Option<Arc<Reports>>,
     /// The per-base documents (`--messages`), served at `/NAME/`.
     pub messages: Option<Arc<Messages>>,
-    cors_origin: HeaderValue,
     /// `max-age=<cap>`, rendered once: what nearly every answer carries (a smaller value,
     /// near a transition, is rendered when asked for).
     cache_control: HeaderValue,
@@ -64,7 +63,6 @@ impl App {
         reports: Option<Arc<Reports>>,
         messages: Option<Arc<Messages>>,
     ) -> Arc<App> {
-        let cors_origin = config.cors_origin.clone();
         let cache_control = max_age(config.max_age);
         let web = super::web::WebAssets::new(&config);
         Arc::new(App {
@@ -73,14 +71,13 @@ impl App {
             metrics: Arc::new(Metrics::default()),
             reports,
             messages,
-            cors_origin,
             cache_control,
             web,
         })
     }
 
     fn cors_is_wildcard(&self) -> bool {
-        self.cors_origin.as_bytes() == b"*"
+        self.config.cors_origin.as_bytes() == b"*"
     }
 }
 
@@ -247,7 +244,7 @@ pub(super) fn message(headers: &HeaderMap, query: Option<&str>, app: &App, live:
         self::max_age(max_age)
     };
     h.insert(header::CACHE_CONTROL, cache_control);
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_origin.clone());
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.config.cors_origin.clone());
     match (choice.localized, app.cors_is_wildcard()) {
         (true, true) => h.insert(header::VARY, VARY_LANG),
         (true, false) => h.insert(header::VARY, VARY_LANG_ORIGIN),
@@ -328,7 +325,7 @@ pub(super) fn healthz(app: &App) -> Response<Body> {
     let mut r = json_response(StatusCode::OK, &body);
     r.headers_mut().insert(header::CACHE_CONTROL, NO_STORE);
     r.headers_mut()
-        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_origin.clone());
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.config.cors_origin.clone());
     r
 }
 
@@ -373,7 +370,7 @@ pub fn health(app: &App, details: bool) -> serde_json::Value {
 pub(super) fn preflight(app: &App, allow: HeaderValue) -> Response<Body> {
     let mut r = status_only(StatusCode::NO_CONTENT);
     let h = r.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.cors_origin.clone());
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, app.config.cors_origin.clone());
     h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, allow.clone());
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,

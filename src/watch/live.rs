@@ -441,13 +441,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_bad_edit_keeps_the_last_good_message() {
+    /// A message file holding `{"userMessage":"good"}`, loaded; the directory lives as long
+    /// as the first value.
+    fn serving_good() -> (tempfile::TempDir, std::path::PathBuf, Arc<LiveMessage>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("message.json");
         std::fs::write(&path, r#"{"userMessage":"good"}"#).unwrap();
+        let live = LiveMessage::load(path.clone(), Zone::UTC, Now::read());
+        (dir, path, live)
+    }
+
+    #[test]
+    fn a_bad_edit_keeps_the_last_good_message() {
+        let (_dir, path, live) = serving_good();
         let start = Now::read();
-        let live = LiveMessage::load(path.clone(), Zone::UTC, start);
         assert_eq!(live.snapshot().document.user_message, "good");
         std::fs::write(&path, r#"{"userMessage":"bad""#).unwrap();
         let bad = live.reload(false, at(start, 10));
@@ -464,11 +471,8 @@ mod tests {
 
     #[test]
     fn an_empty_file_clears_only_once_settled() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("message.json");
-        std::fs::write(&path, r#"{"userMessage":"good"}"#).unwrap();
+        let (_dir, path, live) = serving_good();
         let start = Now::read();
-        let live = LiveMessage::load(path.clone(), Zone::UTC, start);
         std::fs::write(&path, "").unwrap();
         assert!(matches!(live.reload(false, at(start, 0)), Reload::Settling));
         assert_eq!(live.snapshot().document.user_message, "good");
@@ -487,10 +491,7 @@ mod tests {
 
     #[test]
     fn a_missing_file_keeps_the_message_and_is_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("message.json");
-        std::fs::write(&path, r#"{"userMessage":"good"}"#).unwrap();
-        let live = LiveMessage::load(path.clone(), Zone::UTC, Now::read());
+        let (_dir, path, live) = serving_good();
         std::fs::remove_file(&path).unwrap();
         assert!(matches!(live.reload(false, Now::read()), Reload::Missing));
         assert!(live.status().file_missing);
@@ -499,10 +500,7 @@ mod tests {
 
     #[test]
     fn an_unreadable_path_is_an_error_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("message.json");
-        std::fs::write(&path, r#"{"userMessage":"good"}"#).unwrap();
-        let live = LiveMessage::load(path.clone(), Zone::UTC, Now::read());
+        let (_dir, path, live) = serving_good();
         std::fs::remove_file(&path).unwrap();
         std::fs::create_dir(&path).unwrap(); // reading a directory fails even for root
         let e = failed(&live.reload(false, Now::read()));
@@ -521,10 +519,7 @@ mod tests {
 
     #[test]
     fn a_stuck_read_is_published_without_the_record_lock() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("message.json");
-        std::fs::write(&path, r#"{"userMessage":"good"}"#).unwrap();
-        let live = LiveMessage::load(path.clone(), Zone::UTC, Now::read());
+        let (_dir, path, live) = serving_good();
         let _held = live.lock_record(); // as an attempt stuck in a hung mount would be
         let after = Duration::from_secs(5);
         live.publish_stuck(ReloadError::TimedOut { path, after });
