@@ -5,9 +5,11 @@
 //! queue, applies them in one transaction (so that one bad write fails alone, a failed
 //! batch is applied again one savepoint per write: see [`apply_batch`]) and commits once:
 //! concurrent uploads share the fsync (group commit). Only
-//! then does each caller's future complete. Copying the write-ahead log into the database
-//! file (the checkpoint, about half of the work a stored archive costs) runs on a second
-//! thread ([`checkpointer`]) with its own connection, so the writer only appends. Reads run
+//! then does each caller's future complete. The archives themselves are files beside the
+//! database, written once and made durable before the rows that name them commit
+//! (`archive_files.rs`); the rows are small. Copying the write-ahead log into the database
+//! file (the checkpoint) runs on a second thread ([`checkpointer`]) with its own connection,
+//! so the writer only appends; that thread also sweeps archive files no row names. Reads run
 //! on a small pool of read-only connections in tokio's blocking pool, so neither kind ever stalls a serving thread.
 //! The schema comes from the numbered files in `migrations/`, applied in order under the
 //! database's write lock and recorded in `schema_migrations`. The outbox queries are in
@@ -28,6 +30,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 #[path = "outbox_sqlite.rs"]
 mod outbox;
 
+#[path = "archive_files.rs"]
+mod archive_files;
+
+use archive_files::{ArchiveDir, Pending};
+
 use super::{
     ArchiveFile, Bucket, Claim, ConfigSeen, Delivery, Forwarding, GroupQuery, GroupSummary, LoginFailure, Mark,
     MarkState, NewReport, OutboxItem, OutboxStats, Purged, ReportDetail, ReportFields, ReportId, ReportSummary,
@@ -42,6 +49,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         3,
         "0003_totals_by_writer.sql",
         include_str!("migrations/0003_totals_by_writer.sql"),
+    ),
+    (
+        4,
+        "0004_archive_files.sql",
+        include_str!("migrations/0004_archive_files.sql"),
     ),
 ];
 
@@ -60,6 +72,7 @@ const READERS: usize = 4;
 #[derive(Debug)]
 pub struct SqliteStore {
     path: PathBuf,
+    files: Arc<ArchiveDir>,
     writes: mpsc::Sender<Write>,
     readers: Arc<Mutex<Vec<Connection>>>,
 }
@@ -139,12 +152,14 @@ impl SqliteStore {
         .map_err(open_err)?;
         let checkpoints = Connection::open(path).map_err(open_err)?;
         configure(&checkpoints).map_err(open_err)?;
+        let files = Arc::new(ArchiveDir::beside(path));
+        let swept = files.clone();
         let (committed, commits) = mpsc::sync_channel(1);
         let reset = Arc::new(AtomicBool::new(false));
         let wanted = reset.clone();
         std::thread::Builder::new()
             .name("v8help-store-checkpoint".into())
-            .spawn(move || checkpointer(checkpoints, commits, wanted))
+            .spawn(move || checkpointer(checkpoints, commits, wanted, &swept))
             .map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
                 message: format!("cannot start the checkpoint thread: {e}"),
@@ -152,15 +167,17 @@ impl SqliteStore {
         // Unbounded: what waits here is bounded by the intake's memory budget (an upload holds
         // its share until its commit) and by the login-failure queue.
         let (writes, queue) = mpsc::channel();
+        let written = files.clone();
         std::thread::Builder::new()
             .name("v8help-store-writer".into())
-            .spawn(move || writer(conn, queue, committed, reset, forward))
+            .spawn(move || writer(conn, queue, committed, reset, forward, &written))
             .map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
                 message: format!("cannot start the writer thread: {e}"),
             })?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
+            files,
             writes,
             readers: Arc::new(Mutex::new(Vec::new())),
         })
@@ -298,9 +315,17 @@ fn yield_to_serving() {
     }
 }
 
-fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>, reset: Arc<AtomicBool>) {
+fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>, reset: Arc<AtomicBool>, files: &ArchiveDir) {
     yield_to_serving();
-    while commits.recv().is_ok() {
+    let mut last_sweep = None;
+    loop {
+        if last_sweep.is_none_or(|t: std::time::Instant| t.elapsed() >= SWEEP_EVERY) {
+            sweep(&conn, files);
+            last_sweep = Some(std::time::Instant::now());
+        }
+        if commits.recv().is_err() {
+            return;
+        }
         let result = checkpoint(&conn, "PASSIVE").and_then(|log| {
             if log > 4 * WAL_RESTART_FRAMES {
                 checkpoint(&conn, "RESTART")
@@ -312,6 +337,23 @@ fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>, reset: Arc<Atomic
         if let Err(e) = result {
             tracing::warn!(error = %e, "SQLite checkpoint failed; retried after the next commit");
         }
+    }
+}
+
+/// How often the checkpoint thread looks for archive files no row names (at its start, then
+/// after the first commit an interval later).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes archive files that a crash or a failed removal left behind.
+fn sweep(conn: &Connection, files: &ArchiveDir) {
+    let named = |name: &str| {
+        conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM reports WHERE archive_file = ?1)")?
+            .query_row([name], |r| r.get::<_, bool>(0))
+    };
+    match files.sweep(named) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(files = n, dir = %files.root().display(), "removed archive files no report names"),
+        Err(e) => tracing::warn!(dir = %files.root().display(), error = %e, "cannot sweep the archive files"),
     }
 }
 
@@ -328,6 +370,7 @@ fn writer(
     committed: mpsc::SyncSender<()>,
     reset: Arc<AtomicBool>,
     forward: Forwarding,
+    files: &ArchiveDir,
 ) {
     yield_to_serving();
     while let Ok(first) = queue.recv() {
@@ -346,7 +389,7 @@ fn writer(
                 Err(_) => break,
             }
         }
-        apply_batch(&mut conn, batch, &forward);
+        apply_batch(&mut conn, batch, &forward, files);
         let _ = committed.try_send(());
     }
 }
@@ -372,11 +415,14 @@ enum Outcome {
 
 /// Applies a batch in one transaction and answers each write once it is committed.
 ///
-/// Reports go first, without a savepoint each (a savepoint makes every insert copy the pages
-/// it shares with the rest of the batch); should one fail, the transaction is rolled back
-/// and the reports are applied again one savepoint each, so that only the bad one fails.
-/// The other writes (small, rare) follow, each in its own savepoint.
-fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding) {
+/// The reports' archive files are written and made durable first (see `archive_files`); a
+/// report whose file cannot be written fails alone. Then the reports go in without a
+/// savepoint each (a savepoint makes every insert copy the pages it shares with the rest of
+/// the batch); should one fail, the transaction is rolled back and the reports are applied
+/// again one savepoint each, so that only the bad one fails. The other writes (small, rare)
+/// follow, each in its own savepoint. Files no committed row names are removed at the end,
+/// as are the files of purged reports once the purge is committed.
+fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding, files: &ArchiveDir) {
     let mut reports = Vec::new();
     let mut others = Vec::new();
     for w in batch {
@@ -385,18 +431,25 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding) {
             Write::Other(op, reply) => others.push((op, reply)),
         }
     }
+    let (reports, names) = write_archives(files, reports);
     let mut tx = match begin(conn) {
         Ok(tx) => tx,
-        Err(message) => return fail_all(reports, others, &message),
+        Err(message) => {
+            files.remove(names.iter().map(String::as_str));
+            return fail_all(reports, others, &message);
+        }
     };
-    let mut stored = store_reports(&tx, &reports, forward, false);
+    let mut stored = store_reports(&tx, &reports, &names, forward, false);
     if stored.iter().any(Result::is_err) {
         let _ = tx.rollback();
         tx = match begin(conn) {
             Ok(tx) => tx,
-            Err(message) => return fail_all(reports, others, &message),
+            Err(message) => {
+                files.remove(names.iter().map(String::as_str));
+                return fail_all(reports, others, &message);
+            }
         };
-        stored = store_reports(&tx, &reports, forward, true);
+        stored = store_reports(&tx, &reports, &names, forward, true);
     }
     let added: i64 = reports
         .iter()
@@ -408,18 +461,35 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding) {
         && let Err(e) = tx.execute("UPDATE totals SET bytes = bytes + ?1 WHERE id = 1", [added])
     {
         let _ = tx.rollback();
+        files.remove(names.iter().map(String::as_str));
         return fail_all(reports, others, &e.to_string());
     }
+    let unstored: Vec<&str> = names
+        .iter()
+        .zip(&stored)
+        .filter(|(_, r)| r.is_err())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    files.remove(unstored);
     let mut outcomes: Vec<Outcome> = reports
         .into_iter()
         .zip(stored)
         .map(|((_, reply), r)| Outcome::Report(reply, r.map_err(backend("store a report"))))
         .collect();
+    let mut purged_files = Vec::new();
     for (op, reply) in others {
-        let r = in_savepoint(&tx, |tx| apply_op(tx, op)).map_err(backend("write"));
+        let mut unlink = Vec::new();
+        let r = in_savepoint(&tx, |tx| apply_op(tx, op, &mut unlink)).map_err(backend("write"));
+        if r.is_ok() {
+            purged_files.append(&mut unlink);
+        }
         outcomes.push(Outcome::Other(reply, r));
     }
     let committed = tx.commit().map_err(|e| e.to_string());
+    match committed {
+        Ok(()) => files.remove(purged_files.iter().map(String::as_str)),
+        Err(_) => files.remove(names.iter().map(String::as_str)),
+    }
     for o in outcomes {
         let closed = |message: &str| StoreError::Backend {
             operation: "commit",
@@ -436,6 +506,47 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding) {
     }
 }
 
+/// Writes the reports' archive files and makes them durable; returns the reports that have
+/// their file, with its name (in the same order), having answered the others' callers.
+fn write_archives(
+    files: &ArchiveDir,
+    reports: Vec<(Box<NewReport>, ReportReply)>,
+) -> (Vec<(Box<NewReport>, ReportReply)>, Vec<String>) {
+    let failed = |e: std::io::Error| StoreError::Backend {
+        operation: "store a report's archive",
+        message: format!("{}: {e}", files.root().display()),
+    };
+    let mut written = Vec::with_capacity(reports.len());
+    let mut pending: Vec<Pending> = Vec::with_capacity(reports.len());
+    for (report, reply) in reports {
+        match files.write(report.received_at, &report.archive) {
+            Ok(p) => {
+                pending.push(p);
+                written.push((report, reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(failed(e)));
+            }
+        }
+    }
+    let names: Vec<String> = match files.persist(&pending) {
+        Ok(()) => pending.into_iter().map(|p| p.name).collect(),
+        Err(e) => {
+            let names: Vec<String> = pending.into_iter().map(|p| p.name).collect();
+            files.remove(names.iter().map(String::as_str));
+            let message = failed(e).to_string();
+            for (_, reply) in written {
+                let _ = reply.send(Err(StoreError::Backend {
+                    operation: "store a report's archive",
+                    message: message.clone(),
+                }));
+            }
+            return (Vec::new(), Vec::new());
+        }
+    };
+    (written, names)
+}
+
 fn begin(conn: &mut Connection) -> Result<Transaction<'_>, String> {
     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| e.to_string())
@@ -448,15 +559,16 @@ type ReportReply = tokio::sync::oneshot::Sender<Result<ReportId, StoreError>>;
 fn store_reports(
     tx: &Transaction<'_>,
     reports: &[(Box<NewReport>, ReportReply)],
+    names: &[String],
     forward: &Forwarding,
     isolated: bool,
 ) -> Vec<rusqlite::Result<ReportId>> {
     let mut out = Vec::with_capacity(reports.len());
-    for (report, _) in reports {
+    for ((report, _), name) in reports.iter().zip(names) {
         let r = if isolated {
-            in_savepoint(tx, |tx| insert_report(tx, report, forward))
+            in_savepoint(tx, |tx| insert_report(tx, report, name, forward))
         } else {
-            insert_report(tx, report, forward)
+            insert_report(tx, report, name, forward)
         };
         let failed = r.is_err();
         out.push(r);
@@ -512,7 +624,13 @@ fn in_savepoint<T>(
     }
 }
 
-fn insert_report(tx: &Transaction<'_>, r: &NewReport, forward: &Forwarding) -> rusqlite::Result<ReportId> {
+/// Inserts one report's row, naming its archive file `archive_file`.
+fn insert_report(
+    tx: &Transaction<'_>,
+    r: &NewReport,
+    archive_file: &str,
+    forward: &Forwarding,
+) -> rusqlite::Result<ReportId> {
     let f = &r.fields;
     let files = serde_json::to_string(&r.files).unwrap_or_else(|_| "[]".into());
     let json = serde_json::to_string(&r.report_json).unwrap_or_else(|_| "null".into());
@@ -520,8 +638,9 @@ fn insert_report(tx: &Transaction<'_>, r: &NewReport, forward: &Forwarding) -> r
         "INSERT INTO reports (received_at, group_key, client_addr, report_time, report_uuid, user_name,
              client_id, os_version, app_name, app_version, platform_type, config_name, config_version,
              error_text, user_description, app_stack_hash, client_stack_hash, server_stack_hash,
-             screenshot, report_json, files, archive_size)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+             screenshot, report_json, files, archive_size, archive_file)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+                 ?23)",
     )?
     .execute(params![
         ms(r.received_at),
@@ -546,20 +665,16 @@ fn insert_report(tx: &Transaction<'_>, r: &NewReport, forward: &Forwarding) -> r
         json,
         files,
         r.archive.len() as i64,
+        archive_file,
     ])?;
     let id = tx.last_insert_rowid();
-    // The archive goes straight into the row's pages (an incremental blob write) instead of
-    // through a bound parameter, which SQLite would first copy whole.
-    let size = i64::try_from(r.archive.len()).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    tx.prepare_cached("INSERT INTO archives (report_id, bytes) VALUES (?1, zeroblob(?2))")?
-        .execute(params![id, size])?;
-    tx.blob_open(rusqlite::MAIN_DB, "archives", "bytes", id, false)?
-        .write_at(&r.archive, 0)?;
     outbox::on_report(tx, forward, id, &r.group_key, r.received_at)?;
     Ok(id)
 }
 
-fn apply_op(tx: &Transaction<'_>, op: WriteOp) -> rusqlite::Result<u64> {
+/// Applies one write other than a report; the archive files of the reports it deletes are
+/// added to `unlink`, to be removed once it is committed.
+fn apply_op(tx: &Transaction<'_>, op: WriteOp, unlink: &mut Vec<String>) -> rusqlite::Result<u64> {
     Ok(match op {
         WriteOp::LoginFailures(events) => {
             let mut insert = tx.prepare_cached(
@@ -585,6 +700,7 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp) -> rusqlite::Result<u64> {
         WriteOp::PurgeSessions(now) => tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [ms(now)])? as u64,
         WriteOp::PurgeOlder(cutoff, reply) => {
             let before = purge_figures(tx)?;
+            archive_files_of(tx, "received_at < ?1", ms(cutoff), unlink)?;
             tx.execute("DELETE FROM reports WHERE received_at < ?1", [ms(cutoff)])?;
             let login_failures = tx.execute("DELETE FROM login_failures WHERE at < ?1", [ms(cutoff)])? as u64;
             outbox::purge(tx, cutoff)?;
@@ -622,6 +738,7 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp) -> rusqlite::Result<u64> {
                 }
             }
             if let Some(last) = last {
+                archive_files_of(tx, "id <= ?1", last, unlink)?;
                 tx.execute("DELETE FROM reports WHERE id <= ?1", [last])?;
             }
             tx.execute_batch("PRAGMA incremental_vacuum")?;
@@ -635,6 +752,17 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp) -> rusqlite::Result<u64> {
             purged.reports
         }
     })
+}
+
+/// Adds the archive files of the reports matching `condition` (on `?1` = `value`) to `out`.
+fn archive_files_of(tx: &Transaction<'_>, condition: &str, value: i64, out: &mut Vec<String>) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare(&format!(
+        "SELECT archive_file FROM reports WHERE {condition} AND archive_file IS NOT NULL"
+    ))?;
+    for name in stmt.query_map([value], |r| r.get::<_, String>(0))? {
+        out.push(name?);
+    }
+    Ok(())
 }
 
 /// (reports, archive bytes) now.
@@ -832,11 +960,39 @@ impl Store for SqliteStore {
     }
 
     fn archive(&self, id: ReportId) -> StoreFuture<'_, Option<Bytes>> {
-        self.read("read an archive", move |conn| {
-            conn.prepare_cached("SELECT bytes FROM archives WHERE report_id = ?1")?
-                .query_row([id], |r| r.get::<_, Vec<u8>>(0))
-                .optional()
-                .map(|b| b.map(Bytes::from))
+        // Where it is: a file named in the row, or (stored before 0004) the archives table.
+        let found = self.read("read an archive", move |conn| {
+            let file: Option<Option<String>> = conn
+                .prepare_cached("SELECT archive_file FROM reports WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            match file {
+                None => Ok(None),
+                Some(Some(name)) => Ok(Some(Err(name))),
+                Some(None) => conn
+                    .prepare_cached("SELECT bytes FROM archives WHERE report_id = ?1")?
+                    .query_row([id], |r| r.get::<_, Vec<u8>>(0))
+                    .optional()
+                    .map(|b| b.map(|b| Ok(Bytes::from(b)))),
+            }
+        });
+        let files = self.files.clone();
+        Box::pin(async move {
+            let name = match found.await? {
+                None => return Ok(None),
+                Some(Ok(bytes)) => return Ok(Some(bytes)),
+                Some(Err(name)) => name,
+            };
+            let read = tokio::task::spawn_blocking(move || {
+                files.read(&name).map_err(|e| StoreError::Backend {
+                    operation: "read an archive",
+                    message: format!("{}: {e}", files.root().join(&name).display()),
+                })
+            });
+            match read.await {
+                Ok(bytes) => bytes.map(|b| Some(Bytes::from(b))),
+                Err(_) => Err(StoreError::Closed),
+            }
         })
     }
 
@@ -1020,7 +1176,7 @@ mod tests {
                 Write::Report(Box::new(report(user)), tx)
             })
             .collect();
-        apply_batch(&mut conn, batch, &Forwarding::default());
+        apply_batch(&mut conn, batch, &Forwarding::default(), &ArchiveDir::beside(&path));
         let results: Vec<bool> = replies
             .into_iter()
             .map(|mut rx| rx.try_recv().unwrap().is_ok())
@@ -1034,5 +1190,58 @@ mod tests {
             )
             .unwrap();
         assert_eq!((users.as_str(), bytes), ("a,c", 2000));
+        let files = walk(&dir.path().join("reports.db-archives"));
+        assert_eq!(files.len(), 2, "the refused report's file is removed: {files:?}");
+    }
+
+    fn run<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> T {
+        crate::reports::block_on(f).unwrap()
+    }
+
+    #[test]
+    fn purged_reports_take_their_archive_files_with_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("reports.db")).unwrap());
+        let files = || -> Vec<_> { walk(&dir.path().join("reports.db-archives")) };
+        let s = store.clone();
+        let id = run(async move { s.put_report(report("a")).await.unwrap() });
+        assert_eq!(files().len(), 1, "one file per stored report");
+        let s = store.clone();
+        let back = run(async move { s.archive(id).await.unwrap().unwrap() });
+        assert_eq!(back, report("a").archive);
+        let s = store.clone();
+        let purged = run(async move { s.purge_older_than(Utc::now()).await.unwrap() });
+        assert_eq!((purged.reports, purged.bytes), (1, 1000));
+        assert!(files().is_empty(), "the purge removed the file: {:?}", files());
+    }
+
+    #[test]
+    fn archives_stored_in_the_database_before_files_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reports.db");
+        let store = SqliteStore::open(&path).unwrap();
+        // What a report stored before migration 0004 looks like: no file, the bytes in a row.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "INSERT INTO reports (id, received_at, group_key, report_json, files, archive_size)
+                 VALUES (77, 0, 'app:g', '{}', '[]', 3);
+             INSERT INTO archives (report_id, bytes) VALUES (77, x'504b03');",
+        )
+        .unwrap();
+        let store = Arc::new(store);
+        let back = run(async move { store.archive(77).await.unwrap() });
+        assert_eq!(back.as_deref(), Some(&b"PK\x03"[..]));
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+        out
     }
 }
