@@ -77,7 +77,7 @@ impl Staged {
             let _ = fs::remove_file(&temp);
             return Err(err);
         }
-        sync_dir(&parent(&self.target));
+        let _ = sync_dir(&parent(&self.target));
         Ok(())
     }
 }
@@ -97,15 +97,15 @@ fn parent(path: &Path) -> PathBuf {
     }
 }
 
-/// Makes a rename durable where the platform allows syncing a directory; elsewhere the
-/// rename is still atomic, only its durability after a power cut is up to the OS.
-fn sync_dir(dir: &Path) {
+/// Makes the entries of `dir` (a file created or renamed there) durable where the platform
+/// allows syncing a directory; elsewhere a rename is still atomic, only its durability
+/// after a power cut is up to the OS, and this does nothing.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
-    if let Ok(handle) = File::open(dir) {
-        let _ = handle.sync_all();
-    }
+    File::open(dir)?.sync_all()?;
     #[cfg(not(unix))]
     let _ = dir;
+    Ok(())
 }
 
 #[cfg(test)]

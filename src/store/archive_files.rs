@@ -20,6 +20,8 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 
+use crate::atomic::sync_dir;
+
 /// How old a file no row names must be before the sweep removes it.
 const ORPHAN_AGE: Duration = Duration::from_secs(3600);
 
@@ -137,26 +139,14 @@ impl ArchiveDir {
             for entry in std::fs::read_dir(day.path())? {
                 let entry = entry?;
                 let name = format!("{day_name}/{}", entry.file_name().to_string_lossy());
-                let old = entry
-                    .metadata()?
-                    .modified()
-                    .ok()
-                    .and_then(|m| now.duration_since(m).ok())
-                    .is_some_and(|age| age > ORPHAN_AGE);
-                if old && !named(&name).map_err(io::Error::other)? {
+                if older_than_an_hour(&entry.metadata()?, now) && !named(&name).map_err(io::Error::other)? {
                     std::fs::remove_file(entry.path())?;
                     removed += 1;
                 } else {
                     left += 1;
                 }
             }
-            let old_day = day
-                .metadata()?
-                .modified()
-                .ok()
-                .and_then(|m| now.duration_since(m).ok())
-                .is_some_and(|age| age > ORPHAN_AGE);
-            if left == 0 && old_day {
+            if left == 0 && older_than_an_hour(&day.metadata()?, now) {
                 // Fails harmlessly if a file arrived meanwhile.
                 let _ = std::fs::remove_dir(day.path());
             }
@@ -178,8 +168,13 @@ impl ArchiveDir {
     }
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+/// Whether what `metadata` describes was last changed over [`ORPHAN_AGE`] before `now`.
+fn older_than_an_hour(metadata: &std::fs::Metadata, now: SystemTime) -> bool {
+    metadata
+        .modified()
+        .ok()
+        .and_then(|m| now.duration_since(m).ok())
+        .is_some_and(|age| age > ORPHAN_AGE)
 }
 
 /// Asks the kernel to start writing the file out now, so that a batch's files go to the

@@ -23,6 +23,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 
+use crate::atomic::sync_dir;
+
 use super::{
     ArchiveFile, Bucket, Claim, Delivery, GroupQuery, GroupSummary, LoginFailure, Mark, NewReport, OutboxItem,
     OutboxStats, Purged, ReportDetail, ReportFields, ReportId, ReportSummary, Session, Store, StoreError, StoreFuture,
@@ -72,10 +74,6 @@ fn io_err<'a>(operation: &'static str, path: &'a Path) -> impl Fn(std::io::Error
         operation,
         message: format!("{}: {e}", path.display()),
     }
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 impl SpooledStore {
