@@ -1,0 +1,582 @@
+//! The SQLite store's write path: the writer thread, which takes every write waiting in its
+//! queue, writes the reports' archive files (`archive_files.rs`), applies the rows in one
+//! transaction and commits once (group commit: concurrent uploads share the fsync), and the
+//! checkpoint thread, which copies the write-ahead log into the database and sweeps archive
+//! files no row names. Both run at a lower CPU priority than serving ([`STORE_NICE`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, Transaction, params};
+
+use super::archive_files::{ArchiveDir, Pending};
+use super::outbox;
+use super::{backend, ms};
+use crate::store::{
+    Claim, Delivery, Forwarding, LoginFailure, Mark, NewReport, OutboxItem, Purged, ReportId, Session, StoreError,
+};
+
+/// Most writes applied in one transaction (one commit, one fsync).
+const MAX_BATCH: usize = 512;
+/// A batch stops growing once its archives reach this many bytes, so one commit stays short.
+const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+/// A write-ahead log past this many frames (64 KiB pages: 64 MiB) is reset by a checkpoint
+/// that waits for the writer, so a flood faster than the background checkpoint cannot grow
+/// it without bound.
+pub(super) const WAL_RESTART_FRAMES: i64 = 1024;
+
+/// One write for the writer thread and where to send its outcome.
+pub(super) enum Write {
+    Report(
+        Box<NewReport>,
+        tokio::sync::oneshot::Sender<Result<ReportId, StoreError>>,
+    ),
+    Other(WriteOp, tokio::sync::oneshot::Sender<Result<u64, StoreError>>),
+}
+
+/// The writes other than reports (their outcome is a count).
+pub(super) enum WriteOp {
+    LoginFailures(Vec<LoginFailure>),
+    SetMark(String, Mark),
+    ClearMark(String),
+    CreateSession(Session),
+    DeleteSession(String),
+    PurgeSessions(DateTime<Utc>),
+    PurgeOlder(DateTime<Utc>, tokio::sync::oneshot::Sender<Purged>),
+    PurgeToSize(u64, tokio::sync::oneshot::Sender<Purged>),
+    ClaimOutbox(Claim, tokio::sync::oneshot::Sender<Vec<OutboxItem>>),
+    FinishOutbox(i64, String, Delivery, DateTime<Utc>),
+}
+
+/// The store threads' nice value: while the serving threads (which answer the message and
+/// getInfo) are busy, the writer and the checkpointer get about a tenth of their CPU share
+/// (the kernel's weights 110 against 1024), so a report flood slows uploads before it slows
+/// the answers clients wait on. When serving is idle the store has the CPU to itself.
+/// Measured with bench/reports.sh: the message p99 during a flood fell from 16 ms (no nice)
+/// through 12.6 ms (nice 5) to 11 ms, for about 7% fewer reports/s in that flood.
+#[cfg(target_os = "linux")]
+const STORE_NICE: libc::c_int = 10;
+
+/// Lowers the calling thread's CPU priority to [`STORE_NICE`]. Linux keeps a nice value per
+/// thread, so this touches no other thread; elsewhere the store runs at normal priority.
+fn yield_to_serving() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions; setpriority only reads its three integer
+    // arguments and names the calling thread, so no memory is touched.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, STORE_NICE);
+    }
+}
+
+/// The checkpoint thread: after commits (coalesced: one wake-up however many commits
+/// happened meanwhile), copies the log into the database without blocking the writer. The
+/// log only starts over when a write begins while it is fully copied, which a busy writer
+/// rarely finds; past [`WAL_RESTART_FRAMES`] this thread asks the writer (`reset`) to copy
+/// its last few frames itself before its next write, and past four times that it resets the
+/// log itself, waiting for the writer's commit. Ends when the writer does. Errors are logged
+/// and retried on the next commit: until then the data is safe in the log.
+pub(super) fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>, reset: Arc<AtomicBool>, files: &ArchiveDir) {
+    yield_to_serving();
+    let mut last_sweep = None;
+    loop {
+        if last_sweep.is_none_or(|t: std::time::Instant| t.elapsed() >= SWEEP_EVERY) {
+            sweep(&conn, files);
+            last_sweep = Some(std::time::Instant::now());
+        }
+        if commits.recv().is_err() {
+            return;
+        }
+        let result = checkpoint(&conn, "PASSIVE").and_then(|log| {
+            if log > 4 * WAL_RESTART_FRAMES {
+                checkpoint(&conn, "RESTART")
+            } else {
+                reset.store(log > WAL_RESTART_FRAMES, Ordering::Relaxed);
+                Ok(log)
+            }
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "SQLite checkpoint failed; retried after the next commit");
+        }
+    }
+}
+
+/// How often the checkpoint thread looks for archive files no row names (at its start, then
+/// after the first commit an interval later).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes archive files that a crash or a failed removal left behind.
+fn sweep(conn: &Connection, files: &ArchiveDir) {
+    let named = |name: &str| {
+        conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM reports WHERE archive_file = ?1)")?
+            .query_row([name], |r| r.get::<_, bool>(0))
+    };
+    match files.sweep(named) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(files = n, dir = %files.root().display(), "removed archive files no report names"),
+        Err(e) => tracing::warn!(dir = %files.root().display(), error = %e, "cannot sweep the archive files"),
+    }
+}
+
+/// Runs a checkpoint; returns the number of frames in the log.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1))
+}
+
+/// The writer thread: batch, apply, commit once, answer everyone in the batch, then wake
+/// the checkpoint thread.
+pub(super) fn writer(
+    mut conn: Connection,
+    queue: mpsc::Receiver<Write>,
+    committed: mpsc::SyncSender<()>,
+    reset: Arc<AtomicBool>,
+    forward: Forwarding,
+    files: &ArchiveDir,
+) {
+    yield_to_serving();
+    while let Ok(first) = queue.recv() {
+        if reset.swap(false, Ordering::Relaxed) {
+            // Copies what the checkpoint thread has not (busy if it is running: next time).
+            let _ = checkpoint(&conn, "PASSIVE");
+        }
+        let mut batch = vec![first];
+        let mut bytes = batch_bytes(&batch[0]);
+        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+            match queue.try_recv() {
+                Ok(w) => {
+                    bytes += batch_bytes(&w);
+                    batch.push(w);
+                }
+                Err(_) => break,
+            }
+        }
+        apply_batch(&mut conn, batch, &forward, files);
+        let _ = committed.try_send(());
+    }
+}
+
+fn batch_bytes(w: &Write) -> usize {
+    match w {
+        Write::Report(r, _) => r.archive.len(),
+        Write::Other(..) => 0,
+    }
+}
+
+/// What a write did inside the transaction, to be answered after the commit.
+enum Outcome {
+    Report(
+        tokio::sync::oneshot::Sender<Result<ReportId, StoreError>>,
+        Result<ReportId, StoreError>,
+    ),
+    Other(
+        tokio::sync::oneshot::Sender<Result<u64, StoreError>>,
+        Result<u64, StoreError>,
+    ),
+}
+
+/// Applies a batch in one transaction and answers each write once it is committed.
+///
+/// The reports' archive files are written and made durable first (see `archive_files`); a
+/// report whose file cannot be written fails alone. Then the reports go in without a
+/// savepoint each (a savepoint makes every insert copy the pages it shares with the rest of
+/// the batch); should one fail, the transaction is rolled back and the reports are applied
+/// again one savepoint each, so that only the bad one fails. The other writes (small, rare)
+/// follow, each in its own savepoint. Files no committed row names are removed at the end,
+/// as are the files of purged reports once the purge is committed.
+fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding, files: &ArchiveDir) {
+    let mut reports = Vec::new();
+    let mut others = Vec::new();
+    for w in batch {
+        match w {
+            Write::Report(report, reply) => reports.push((report, reply)),
+            Write::Other(op, reply) => others.push((op, reply)),
+        }
+    }
+    let (reports, names) = write_archives(files, reports);
+    let mut tx = match begin(conn) {
+        Ok(tx) => tx,
+        Err(message) => {
+            files.remove(names.iter().map(String::as_str));
+            return fail_all(reports, others, &message);
+        }
+    };
+    let mut stored = store_reports(&tx, &reports, &names, forward, false);
+    if stored.iter().any(Result::is_err) {
+        let _ = tx.rollback();
+        tx = match begin(conn) {
+            Ok(tx) => tx,
+            Err(message) => {
+                files.remove(names.iter().map(String::as_str));
+                return fail_all(reports, others, &message);
+            }
+        };
+        stored = store_reports(&tx, &reports, &names, forward, true);
+    }
+    let added: i64 = reports
+        .iter()
+        .zip(&stored)
+        .filter(|(_, r)| r.is_ok())
+        .map(|((r, _), _)| r.archive.len() as i64)
+        .sum();
+    if added > 0
+        && let Err(e) = tx.execute("UPDATE totals SET bytes = bytes + ?1 WHERE id = 1", [added])
+    {
+        let _ = tx.rollback();
+        files.remove(names.iter().map(String::as_str));
+        return fail_all(reports, others, &e.to_string());
+    }
+    let unstored: Vec<&str> = names
+        .iter()
+        .zip(&stored)
+        .filter(|(_, r)| r.is_err())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    files.remove(unstored);
+    let mut outcomes: Vec<Outcome> = reports
+        .into_iter()
+        .zip(stored)
+        .map(|((_, reply), r)| Outcome::Report(reply, r.map_err(backend("store a report"))))
+        .collect();
+    let mut purged_files = Vec::new();
+    for (op, reply) in others {
+        let mut unlink = Vec::new();
+        let r = in_savepoint(&tx, |tx| apply_op(tx, op, &mut unlink)).map_err(backend("write"));
+        if r.is_ok() {
+            purged_files.append(&mut unlink);
+        }
+        outcomes.push(Outcome::Other(reply, r));
+    }
+    let committed = tx.commit().map_err(|e| e.to_string());
+    match committed {
+        Ok(()) => files.remove(purged_files.iter().map(String::as_str)),
+        Err(_) => files.remove(names.iter().map(String::as_str)),
+    }
+    for o in outcomes {
+        let closed = |message: &str| StoreError::Backend {
+            operation: "commit",
+            message: message.to_string(),
+        };
+        match o {
+            Outcome::Report(reply, r) => {
+                let _ = reply.send(committed.as_ref().map_err(|m| closed(m)).and(r));
+            }
+            Outcome::Other(reply, r) => {
+                let _ = reply.send(committed.as_ref().map_err(|m| closed(m)).and(r));
+            }
+        }
+    }
+}
+
+/// Writes the reports' archive files and makes them durable; returns the reports that have
+/// their file, with its name (in the same order), having answered the others' callers.
+fn write_archives(
+    files: &ArchiveDir,
+    reports: Vec<(Box<NewReport>, ReportReply)>,
+) -> (Vec<(Box<NewReport>, ReportReply)>, Vec<String>) {
+    let failed = |e: std::io::Error| StoreError::Backend {
+        operation: "store a report's archive",
+        message: format!("{}: {e}", files.root().display()),
+    };
+    let mut written = Vec::with_capacity(reports.len());
+    let mut pending: Vec<Pending> = Vec::with_capacity(reports.len());
+    for (report, reply) in reports {
+        match files.write(report.received_at, &report.archive) {
+            Ok(p) => {
+                pending.push(p);
+                written.push((report, reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(failed(e)));
+            }
+        }
+    }
+    let names: Vec<String> = match files.persist(&pending) {
+        Ok(()) => pending.into_iter().map(|p| p.name).collect(),
+        Err(e) => {
+            let names: Vec<String> = pending.into_iter().map(|p| p.name).collect();
+            files.remove(names.iter().map(String::as_str));
+            let message = failed(e).to_string();
+            for (_, reply) in written {
+                let _ = reply.send(Err(StoreError::Backend {
+                    operation: "store a report's archive",
+                    message: message.clone(),
+                }));
+            }
+            return (Vec::new(), Vec::new());
+        }
+    };
+    (written, names)
+}
+
+fn begin(conn: &mut Connection) -> Result<Transaction<'_>, String> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())
+}
+
+type ReportReply = tokio::sync::oneshot::Sender<Result<ReportId, StoreError>>;
+
+/// Inserts the reports; `isolated`: each in its own savepoint. Without, the first failure
+/// stops the rest (the caller then rolls back and tries again isolated).
+fn store_reports(
+    tx: &Transaction<'_>,
+    reports: &[(Box<NewReport>, ReportReply)],
+    names: &[String],
+    forward: &Forwarding,
+    isolated: bool,
+) -> Vec<rusqlite::Result<ReportId>> {
+    let mut out = Vec::with_capacity(reports.len());
+    for ((report, _), name) in reports.iter().zip(names) {
+        let r = if isolated {
+            in_savepoint(tx, |tx| insert_report(tx, report, name, forward))
+        } else {
+            insert_report(tx, report, name, forward)
+        };
+        let failed = r.is_err();
+        out.push(r);
+        if failed && !isolated {
+            break;
+        }
+    }
+    out
+}
+
+fn fail_all(
+    reports: Vec<(Box<NewReport>, ReportReply)>,
+    others: Vec<(WriteOp, tokio::sync::oneshot::Sender<Result<u64, StoreError>>)>,
+    message: &str,
+) {
+    for (report, reply) in reports {
+        fail(Write::Report(report, reply), message);
+    }
+    for (op, reply) in others {
+        fail(Write::Other(op, reply), message);
+    }
+}
+
+fn fail(w: Write, message: &str) {
+    let e = || StoreError::Backend {
+        operation: "begin a transaction",
+        message: message.to_string(),
+    };
+    match w {
+        Write::Report(_, reply) => {
+            let _ = reply.send(Err(e()));
+        }
+        Write::Other(_, reply) => {
+            let _ = reply.send(Err(e()));
+        }
+    }
+}
+
+fn in_savepoint<T>(
+    tx: &Transaction<'_>,
+    f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    tx.execute_batch("SAVEPOINT one")?;
+    match f(tx) {
+        Ok(v) => {
+            tx.execute_batch("RELEASE one")?;
+            Ok(v)
+        }
+        Err(e) => {
+            tx.execute_batch("ROLLBACK TO one; RELEASE one")?;
+            Err(e)
+        }
+    }
+}
+
+/// Inserts one report's row, naming its archive file `archive_file`.
+fn insert_report(
+    tx: &Transaction<'_>,
+    r: &NewReport,
+    archive_file: &str,
+    forward: &Forwarding,
+) -> rusqlite::Result<ReportId> {
+    let f = &r.fields;
+    let files = serde_json::to_string(&r.files).unwrap_or_else(|_| "[]".into());
+    let json = serde_json::to_string(&r.report_json).unwrap_or_else(|_| "null".into());
+    tx.prepare_cached(
+        "INSERT INTO reports (received_at, group_key, client_addr, report_time, report_uuid, user_name,
+             client_id, os_version, app_name, app_version, platform_type, config_name, config_version,
+             error_text, user_description, app_stack_hash, client_stack_hash, server_stack_hash,
+             screenshot, report_json, files, archive_size, archive_file)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
+                 ?23)",
+    )?
+    .execute(params![
+        ms(r.received_at),
+        r.group_key,
+        r.client_addr,
+        f.report_time,
+        f.report_uuid,
+        f.user_name,
+        f.client_id,
+        f.os_version,
+        f.app_name,
+        f.app_version,
+        f.platform_type,
+        f.config_name,
+        f.config_version,
+        f.error_text,
+        f.user_description,
+        f.app_stack_hash,
+        f.client_stack_hash,
+        f.server_stack_hash,
+        f.screenshot,
+        json,
+        files,
+        r.archive.len() as i64,
+        archive_file,
+    ])?;
+    let id = tx.last_insert_rowid();
+    outbox::on_report(tx, forward, id, &r.group_key, r.received_at)?;
+    Ok(id)
+}
+
+/// Applies one write other than a report; the archive files of the reports it deletes are
+/// added to `unlink`, to be removed once it is committed.
+fn apply_op(tx: &Transaction<'_>, op: WriteOp, unlink: &mut Vec<String>) -> rusqlite::Result<u64> {
+    Ok(match op {
+        WriteOp::LoginFailures(events) => {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO login_failures (at, client_addr, user_agent, body, base) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for e in &events {
+                insert.execute(params![ms(e.at), e.client_addr, e.user_agent, e.body, e.base])?;
+            }
+            events.len() as u64
+        }
+        WriteOp::SetMark(key, m) => tx.execute(
+            "INSERT INTO marks (group_key, state, note, set_by, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (group_key) DO UPDATE SET state = excluded.state, note = excluded.note,
+                 set_by = excluded.set_by, set_at = excluded.set_at",
+            params![key, m.state.as_str(), m.note, m.by, ms(m.at)],
+        )? as u64,
+        WriteOp::ClearMark(key) => tx.execute("DELETE FROM marks WHERE group_key = ?1", [key])? as u64,
+        WriteOp::CreateSession(s) => tx.execute(
+            "INSERT INTO sessions (token_hash, user_name, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![s.token_hash, s.user, ms(s.created_at), ms(s.expires_at)],
+        )? as u64,
+        WriteOp::DeleteSession(hash) => tx.execute("DELETE FROM sessions WHERE token_hash = ?1", [hash])? as u64,
+        WriteOp::PurgeSessions(now) => tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [ms(now)])? as u64,
+        WriteOp::PurgeOlder(cutoff, reply) => {
+            let before = purge_figures(tx)?;
+            archive_files_of(tx, "received_at < ?1", ms(cutoff), unlink)?;
+            tx.execute("DELETE FROM reports WHERE received_at < ?1", [ms(cutoff)])?;
+            let login_failures = tx.execute("DELETE FROM login_failures WHERE at < ?1", [ms(cutoff)])? as u64;
+            outbox::purge(tx, cutoff)?;
+            tx.execute_batch("PRAGMA incremental_vacuum")?;
+            let after = purge_figures(tx)?;
+            let purged = Purged {
+                reports: before.0 - after.0,
+                bytes: before.1 - after.1,
+                login_failures,
+            };
+            let _ = reply.send(purged);
+            purged.reports
+        }
+        WriteOp::ClaimOutbox(claim, reply) => {
+            let items = outbox::claim(tx, &claim)?;
+            let n = items.len() as u64;
+            let _ = reply.send(items);
+            n
+        }
+        WriteOp::FinishOutbox(id, token, outcome, now) => outbox::finish(tx, id, &token, &outcome, now)?,
+        WriteOp::PurgeToSize(max, reply) => {
+            let before = purge_figures(tx)?;
+            let mut excess = before.1.saturating_sub(max);
+            let mut last = None;
+            if excess > 0 {
+                let mut oldest = tx.prepare("SELECT id, archive_size FROM reports ORDER BY id")?;
+                let mut rows = oldest.query([])?;
+                while let Some(row) = rows.next()? {
+                    let (id, size): (i64, i64) = (row.get(0)?, row.get(1)?);
+                    last = Some(id);
+                    excess = excess.saturating_sub(size as u64);
+                    if excess == 0 {
+                        break;
+                    }
+                }
+            }
+            if let Some(last) = last {
+                archive_files_of(tx, "id <= ?1", last, unlink)?;
+                tx.execute("DELETE FROM reports WHERE id <= ?1", [last])?;
+            }
+            tx.execute_batch("PRAGMA incremental_vacuum")?;
+            let after = purge_figures(tx)?;
+            let purged = Purged {
+                reports: before.0 - after.0,
+                bytes: before.1 - after.1,
+                login_failures: 0,
+            };
+            let _ = reply.send(purged);
+            purged.reports
+        }
+    })
+}
+
+/// Adds the archive files of the reports matching `condition` (on `?1` = `value`) to `out`.
+fn archive_files_of(tx: &Transaction<'_>, condition: &str, value: i64, out: &mut Vec<String>) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare(&format!(
+        "SELECT archive_file FROM reports WHERE {condition} AND archive_file IS NOT NULL"
+    ))?;
+    for name in stmt.query_map([value], |r| r.get::<_, String>(0))? {
+        out.push(name?);
+    }
+    Ok(())
+}
+
+/// (reports, archive bytes) now.
+fn purge_figures(tx: &Transaction<'_>) -> rusqlite::Result<(u64, u64)> {
+    let reports: i64 = tx.query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))?;
+    let bytes: i64 = tx.query_row("SELECT bytes FROM totals WHERE id = 1", [], |r| r.get(0))?;
+    Ok((reports as u64, bytes.max(0) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{report, walk};
+    use super::super::{SqliteStore, configure};
+    use super::*;
+
+    #[test]
+    fn one_failing_report_in_a_batch_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reports.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let mut conn = Connection::open(&path).unwrap();
+        configure(&conn).unwrap();
+        // Stands in for any failure of one insert (a constraint, a value too large).
+        conn.execute_batch(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON reports WHEN NEW.user_name = 'bad'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+        let mut replies = Vec::new();
+        let batch = ["a", "bad", "c"]
+            .into_iter()
+            .map(|user| {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                replies.push(rx);
+                Write::Report(Box::new(report(user)), tx)
+            })
+            .collect();
+        apply_batch(&mut conn, batch, &Forwarding::default(), &ArchiveDir::beside(&path));
+        let results: Vec<bool> = replies
+            .into_iter()
+            .map(|mut rx| rx.try_recv().unwrap().is_ok())
+            .collect();
+        assert_eq!(results, [true, false, true]);
+        let (users, bytes): (String, i64) = conn
+            .query_row(
+                "SELECT group_concat(user_name, ','), (SELECT bytes FROM totals) FROM reports",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((users.as_str(), bytes), ("a,c", 2000));
+        let files = walk(&dir.path().join("reports.db-archives"));
+        assert_eq!(files.len(), 2, "the refused report's file is removed: {files:?}");
+    }
+}
