@@ -3,7 +3,7 @@
 //! it, rename it over the target, fsync the directory. The service's watcher sees the
 //! rename as one complete save, and so does the 1C launcher reading a base list.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -102,7 +102,7 @@ fn parent(path: &Path) -> PathBuf {
 /// after a power cut is up to the OS, and this does nothing.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
+    fs::File::open(dir)?.sync_all()?;
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())

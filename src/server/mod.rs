@@ -319,6 +319,7 @@ async fn accept_or_wait(listener: Option<&TcpListener>) -> std::io::Result<(TcpS
 /// Binds `workers` listeners on one address with SO_REUSEPORT (the kernel spreads new
 /// connections over them). A plain bind comes first, so that a port held by any other
 /// socket — even another SO_REUSEPORT one — is reported as busy instead of being shared.
+#[cfg(unix)]
 fn listen_per_worker(addr: SocketAddr, workers: usize) -> Result<Vec<std::net::TcpListener>, ServeError> {
     let err = |source| ServeError::Listen { addr, source };
     let probe = socket(addr).map_err(err)?;
@@ -339,6 +340,18 @@ fn listen_per_worker(addr: SocketAddr, workers: usize) -> Result<Vec<std::net::T
         .map_err(err)
 }
 
+/// Without SO_REUSEPORT (Windows), one listener: one worker thread accepts and serves.
+#[cfg(not(unix))]
+fn listen_per_worker(addr: SocketAddr, _workers: usize) -> Result<Vec<std::net::TcpListener>, ServeError> {
+    let listen = || {
+        let l = std::net::TcpListener::bind(addr)?;
+        l.set_nonblocking(true)?;
+        Ok(vec![l])
+    };
+    listen().map_err(|source| ServeError::Listen { addr, source })
+}
+
+#[cfg(unix)]
 fn socket(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
     let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
     s.set_reuse_address(true)?;
