@@ -7,6 +7,8 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::platform::sync_dir;
+
 /// Atomically replaces `path` with `bytes`. A symlink is followed, so the file it points to
 /// is replaced and the link stays.
 pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -95,17 +97,6 @@ fn parent(path: &Path) -> PathBuf {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     }
-}
-
-/// Makes the entries of `dir` (a file created or renamed there) durable where the platform
-/// allows syncing a directory; elsewhere a rename is still atomic, only its durability
-/// after a power cut is up to the OS, and this does nothing.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    fs::File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -30,6 +30,9 @@
 //! - [`console`]: the support console on its own admin listener (login, report groups).
 //! - [`users`]: the console's users file (argon2id hashes).
 //! - [`cli`]: the `v8help` command line.
+//! - `platform`: everything that differs between Unix and Windows (signals, shared
+//!   listeners, file stamps and modes, directory syncs, thread priority), so no other module
+//!   has a `cfg`.
 
 #![warn(missing_docs)]
 
@@ -42,6 +45,7 @@ pub mod forward;
 pub mod limits;
 pub mod messages;
 pub mod metrics;
+mod platform;
 pub mod reports;
 pub mod server;
 pub mod service;

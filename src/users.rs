@@ -176,12 +176,8 @@ impl Users {
             source,
         };
         let staged = crate::atomic::Staged::write(path, self.render().as_bytes()).map_err(io)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            if let Some(temp) = staged.temp_path() {
-                std::fs::set_permissions(temp, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-            }
+        if let Some(temp) = staged.temp_path() {
+            crate::platform::make_private(temp).map_err(io)?;
         }
         staged.commit().map_err(io)
     }

@@ -110,8 +110,8 @@ fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
         // Signal handlers before the "listening" line: whoever waits for that line may signal
         // at once, and an unhandled SIGHUP would end the process.
         let reload = Arc::new(Notify::new());
-        spawn_sighup(reload.clone())?;
-        let signal = shutdown_signal()?;
+        crate::platform::on_hangup(reload.clone())?;
+        let signal = crate::platform::shutdown_signal()?;
         match server.http_addr() {
             Some(http) => tracing::info!(
                 "v8help listening on https://{} and http://{http}; {summary}",
@@ -144,43 +144,4 @@ fn serve(args: &ServeArgs) -> anyhow::Result<u8> {
     // A file read stuck in a hung mount must not hold the exit: its thread is left behind.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     served
-}
-
-#[cfg(unix)]
-fn spawn_sighup(reload: Arc<Notify>) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = signal(SignalKind::hangup())?;
-    tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            reload.notify_one();
-        }
-    });
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn spawn_sighup(_reload: Arc<Notify>) -> anyhow::Result<()> {
-    Ok(())
-}
-
-/// Completes on SIGINT or SIGTERM.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        Ok(async move {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM received"),
-                _ = int.recv() => tracing::info!("SIGINT received"),
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-    }
 }

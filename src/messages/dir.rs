@@ -4,6 +4,7 @@
 //! Every function here runs under the writer lock of [`Messages`], so the map is changed by
 //! one caller at a time; readers never wait for it.
 
+use crate::platform::FileStamp;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -19,39 +20,12 @@ use crate::watch::{LiveMessage, Now, Reload};
 /// logged as ignored.
 #[derive(Debug, Default)]
 pub(super) struct Files {
-    stamps: HashMap<Box<str>, Stamp>,
+    stamps: HashMap<Box<str>, FileStamp>,
     ignored: HashSet<OsString>,
     /// The directory could not be listed at the last re-check (logged once until it can).
     unlisted: bool,
     /// It can be listed again since: the watcher should be set up anew.
     pub(super) relisted: bool,
-}
-
-/// Which write of which file: size, modification and change times, inode (a ConfigMap swap
-/// points the link at another inode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    #[cfg(unix)]
-    changed: (i64, i64),
-    #[cfg(unix)]
-    inode: (u64, u64),
-}
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
-        #[cfg(unix)]
-        use std::os::unix::fs::MetadataExt;
-        Stamp {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            #[cfg(unix)]
-            changed: (meta.ctime(), meta.ctime_nsec()),
-            #[cfg(unix)]
-            inode: (meta.dev(), meta.ino()),
-        }
-    }
 }
 
 /// What [`Messages::refresh`] did.
@@ -112,7 +86,7 @@ pub(super) fn load_all(dir: &Path, zone: Zone, files: &mut Files, now: Now) -> s
                     Ok(meta) if !meta.is_file() => files.ignore(dir, &file, "not a regular file"),
                     meta => {
                         if let Ok(meta) = meta {
-                            files.stamps.insert(base.into(), Stamp::of(&meta));
+                            files.stamps.insert(base.into(), FileStamp::of(&meta));
                         }
                         map.insert(base.into(), LiveMessage::load_quietly(path, zone, now));
                     }
@@ -145,7 +119,7 @@ pub(super) fn refresh(messages: &Messages, files: &mut Files, base: &str, now: N
         }
         meta => {
             match meta {
-                Ok(meta) => files.stamps.insert(base.into(), Stamp::of(&meta)),
+                Ok(meta) => files.stamps.insert(base.into(), FileStamp::of(&meta)),
                 Err(_) => files.stamps.remove(base),
             };
             match current {
@@ -214,7 +188,7 @@ pub(super) fn rescan(messages: &Messages, files: &mut Files, now: Now) -> Vec<St
                 let known = messages.bases.load().contains_key(base);
                 let same = std::fs::metadata(entry.path())
                     .ok()
-                    .is_some_and(|meta| files.stamps.get(base) == Some(&Stamp::of(&meta)));
+                    .is_some_and(|meta| files.stamps.get(base) == Some(&FileStamp::of(&meta)));
                 if !known || !same {
                     refresh(messages, files, base, now);
                 }

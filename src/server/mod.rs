@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ServeConfig;
 use crate::metrics::Handshake;
+use crate::platform;
 pub use routes::App;
 use tls::{Certificate, TlsError};
 
@@ -319,42 +320,23 @@ async fn accept_or_wait(listener: Option<&TcpListener>) -> std::io::Result<(TcpS
 /// Binds `workers` listeners on one address with SO_REUSEPORT (the kernel spreads new
 /// connections over them). A plain bind comes first, so that a port held by any other
 /// socket — even another SO_REUSEPORT one — is reported as busy instead of being shared.
-#[cfg(unix)]
+/// Where sockets cannot share an address (Windows), one listener serves every connection.
 fn listen_per_worker(addr: SocketAddr, workers: usize) -> Result<Vec<std::net::TcpListener>, ServeError> {
     let err = |source| ServeError::Listen { addr, source };
-    let probe = socket(addr).map_err(err)?;
+    let probe = platform::listen_socket(addr, false).map_err(err)?;
     probe.bind(&addr.into()).map_err(err)?;
     // With port 0 the probe chose the port; the workers share that one.
     let addr = probe.local_addr().map_err(err)?.as_socket().unwrap_or(addr);
     drop(probe);
     let err = |source| ServeError::Listen { addr, source };
-    (0..workers.max(1))
+    let workers = if platform::SHARED_LISTENERS { workers.max(1) } else { 1 };
+    (0..workers)
         .map(|_| {
-            let s = socket(addr)?;
-            s.set_reuse_port(true)?;
+            let s = platform::listen_socket(addr, true)?;
             s.bind(&addr.into())?;
             s.listen(LISTEN_BACKLOG)?;
             Ok(s.into())
         })
         .collect::<std::io::Result<Vec<_>>>()
         .map_err(err)
-}
-
-/// Without SO_REUSEPORT (Windows), one listener: one worker thread accepts and serves.
-#[cfg(not(unix))]
-fn listen_per_worker(addr: SocketAddr, _workers: usize) -> Result<Vec<std::net::TcpListener>, ServeError> {
-    let listen = || {
-        let l = std::net::TcpListener::bind(addr)?;
-        l.set_nonblocking(true)?;
-        Ok(vec![l])
-    };
-    listen().map_err(|source| ServeError::Listen { addr, source })
-}
-
-#[cfg(unix)]
-fn socket(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
-    let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
-    s.set_reuse_address(true)?;
-    s.set_nonblocking(true)?;
-    Ok(s)
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 
-use crate::atomic::sync_dir;
+use crate::platform::{start_write_back, sync_dir};
 
 /// How old a file no row names must be before the sweep removes it.
 const ORPHAN_AGE: Duration = Duration::from_secs(3600);
@@ -175,23 +175,6 @@ fn older_than_an_hour(metadata: &std::fs::Metadata, now: SystemTime) -> bool {
         .ok()
         .and_then(|m| now.duration_since(m).ok())
         .is_some_and(|age| age > ORPHAN_AGE)
-}
-
-/// Asks the kernel to start writing the file out now, so that a batch's files go to the
-/// disk together and the `fdatasync` of each in [`ArchiveDir::persist`] mostly finds its
-/// work done. Only a hint: elsewhere than on Linux the `fdatasync` does it all.
-fn start_write_back(file: &File) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: the descriptor is open for the duration of the call; sync_file_range
-        // only reads its integer arguments and touches no memory of ours.
-        unsafe {
-            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = file;
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::atomic::sync_dir;
+use crate::platform::sync_dir;
 
 use super::{
     ArchiveFile, Bucket, Claim, Delivery, GroupQuery, GroupSummary, LoginFailure, Mark, NewReport, OutboxItem,

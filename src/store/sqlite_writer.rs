@@ -56,18 +56,11 @@ pub(super) enum WriteOp {
 /// the answers clients wait on. When serving is idle the store has the CPU to itself.
 /// Measured with bench/reports.sh: the message p99 during a flood fell from 16 ms (no nice)
 /// through 12.6 ms (nice 5) to 11 ms, for about 7% fewer reports/s in that flood.
-#[cfg(target_os = "linux")]
-const STORE_NICE: libc::c_int = 10;
+const STORE_NICE: i32 = 10;
 
-/// Lowers the calling thread's CPU priority to [`STORE_NICE`]. Linux keeps a nice value per
-/// thread, so this touches no other thread; elsewhere the store runs at normal priority.
+/// Gives the calling store thread [`STORE_NICE`].
 fn yield_to_serving() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: gettid has no preconditions; setpriority only reads its three integer
-    // arguments and names the calling thread, so no memory is touched.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, STORE_NICE);
-    }
+    crate::platform::lower_thread_priority(STORE_NICE);
 }
 
 /// The checkpoint thread: after commits (coalesced: one wake-up however many commits

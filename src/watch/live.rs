@@ -10,6 +10,7 @@
 //! What calls `reload` and when (events, settle re-checks, safety re-reads, SIGHUP) is the
 //! reload loop's business: see [`super::reload`].
 
+use crate::platform::FileStamp;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -132,7 +133,7 @@ struct Record {
     last_seen: Option<Vec<u8>>,
     /// When the file was first read empty, and which write of it that was: an empty file
     /// clears the message only once the same empty file has stayed for [`SETTLE_DELAY`].
-    empty_since: Option<(Instant, Stamp)>,
+    empty_since: Option<(Instant, FileStamp)>,
     /// The number of the last read decided on.
     read: u64,
     /// The error behind `status.last_error`, typed.
@@ -165,7 +166,7 @@ impl Reload {
 
 /// What a read of the file gave: the bytes (at most one past the limit), which write of the
 /// file they are, and the file's size.
-type FileRead = std::io::Result<(Vec<u8>, Stamp, u64)>;
+type FileRead = std::io::Result<(Vec<u8>, FileStamp, u64)>;
 
 impl LiveMessage {
     /// Starts with "no message" and tries to load `path` once. A missing or invalid file is
@@ -385,8 +386,7 @@ impl LiveMessage {
 fn read_limited(path: &Path) -> FileRead {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    crate::platform::open_nonblocking(&mut options);
     let file = options.open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
@@ -395,30 +395,10 @@ fn read_limited(path: &Path) -> FileRead {
             "not a regular file (a FIFO, socket or device cannot hold the message)",
         ));
     }
-    let stamp = Stamp::of(&meta);
+    let stamp = FileStamp::of(&meta);
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
     Ok((bytes, stamp, meta.len()))
-}
-
-/// Which file, and which write of it: two reads with the same stamp saw no write in between.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    modified: Option<std::time::SystemTime>,
-    inode: u64,
-}
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
-        #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(meta);
-        #[cfg(not(unix))]
-        let inode = 0;
-        Stamp {
-            modified: meta.modified().ok(),
-            inode,
-        }
-    }
 }
 
 #[cfg(test)]
