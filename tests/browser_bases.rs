@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use chrono::{SecondsFormat, Utc};
-use common::browser::{Browser, DESKTOP, Env, Origin, PHONE, Publication, browser_lock, wait_for};
+use common::browser::{Browser, DESKTOP, Env, Origin, PHONE, Publication, browser_lock, help_state, wait_for};
 use serde_json::{Value, json};
 
 fn in_hours(hours: i64) -> String {
@@ -29,18 +29,6 @@ async fn kept(browser: &Browser, key: &str) -> anyhow::Result<Value> {
              return r ? await r.json() : null;"
         ))
         .await
-}
-
-/// Waits until the help page has decided what to show (its body's `data-state`).
-async fn help_state(browser: &Browser) -> anyhow::Result<String> {
-    wait_for(Duration::from_secs(30), "the help page to decide", || async {
-        let state = browser
-            .eval("return document.body ? (document.body.dataset.state || '') : '';")
-            .await?;
-        let state = state.as_str().unwrap_or_default().to_string();
-        Ok((!state.is_empty() && state != "checking").then_some(state))
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

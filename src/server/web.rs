@@ -54,48 +54,27 @@ enum Kind {
     Worker,
 }
 
+/// One entry of [`ASSETS`]: the path it is served at, its file in `web/`, its kind.
+macro_rules! asset {
+    ($path:literal, $file:literal, $kind:ident) => {
+        Asset {
+            path: $path,
+            body: include_str!(concat!("../../web/", $file)),
+            kind: Kind::$kind,
+        }
+    };
+}
+
 /// Every file of `web/`, by the path it is served at.
 const ASSETS: &[Asset] = &[
-    Asset {
-        path: "/help",
-        body: include_str!("../../web/help.html"),
-        kind: Kind::Help,
-    },
-    Asset {
-        path: "/help.css",
-        body: include_str!("../../web/help.css"),
-        kind: Kind::Style,
-    },
-    Asset {
-        path: "/message.js",
-        body: include_str!("../../web/message.js"),
-        kind: Kind::Script,
-    },
-    Asset {
-        path: "/help.js",
-        body: include_str!("../../web/help.js"),
-        kind: Kind::Script,
-    },
-    Asset {
-        path: "/sw.js",
-        body: include_str!("../../web/sw.js"),
-        kind: Kind::Worker,
-    },
-    Asset {
-        path: "/register.js",
-        body: include_str!("../../web/register.js"),
-        kind: Kind::Script,
-    },
-    Asset {
-        path: "/demo",
-        body: include_str!("../../web/demo.html"),
-        kind: Kind::Page,
-    },
-    Asset {
-        path: "/demo.js",
-        body: include_str!("../../web/demo.js"),
-        kind: Kind::Script,
-    },
+    asset!("/help", "help.html", Help),
+    asset!("/help.css", "help.css", Style),
+    asset!("/message.js", "message.js", Script),
+    asset!("/help.js", "help.js", Script),
+    asset!("/sw.js", "sw.js", Worker),
+    asset!("/register.js", "register.js", Script),
+    asset!("/demo", "demo.html", Page),
+    asset!("/demo.js", "demo.js", Script),
 ];
 
 /// The build's web version: the crate version and the first 48 bits of a SHA-256 over every

@@ -396,22 +396,9 @@ impl Env {
         .await
     }
 
-    /// Waits until the help page has decided what to show and returns that decision (the
-    /// `data-state` of its body: live, cached, none, unreachable or expired).
+    /// [`help_state`] of this environment's browser.
     pub async fn help_state(&self) -> anyhow::Result<String> {
-        let browser = &self.browser;
-        wait_for(
-            Duration::from_secs(30),
-            "the help page to decide what to show",
-            || async {
-                let state = browser
-                    .eval("return document.body ? (document.body.dataset.state || '') : '';")
-                    .await?;
-                let state = state.as_str().unwrap_or_default().to_string();
-                Ok((!state.is_empty() && state != "checking").then_some(state))
-            },
-        )
-        .await
+        help_state(&self.browser).await
     }
 
     /// Closes the browser and stops both origins, then fails the test with `result`'s error.
@@ -549,4 +536,21 @@ impl Publication {
         self.task.abort();
         let _ = self.task.await;
     }
+}
+
+/// Waits until the help page in `browser` has decided what to show and returns that
+/// decision (the `data-state` of its body: live, cached, none, unreachable or expired).
+pub async fn help_state(browser: &Browser) -> anyhow::Result<String> {
+    wait_for(
+        Duration::from_secs(30),
+        "the help page to decide what to show",
+        || async {
+            let state = browser
+                .eval("return document.body ? (document.body.dataset.state || '') : '';")
+                .await?;
+            let state = state.as_str().unwrap_or_default().to_string();
+            Ok((!state.is_empty() && state != "checking").then_some(state))
+        },
+    )
+    .await
 }

@@ -47,11 +47,15 @@ pub fn available(test: &str) -> bool {
     false
 }
 
-/// Runs `sql` on the server at `url` from a thread of its own (callable from sync or async
-/// test code).
-pub fn admin(url: &str, sql: &str) -> Result<(), String> {
+/// Runs `f` with a client connected to `url`, on a runtime in a thread of its own (callable
+/// from sync or async test code).
+fn with_client<T, F, Fut>(url: &str, f: F) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio_postgres::Client) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
     let url = url.to_string();
-    let sql = sql.to_string();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -62,38 +66,34 @@ pub fn admin(url: &str, sql: &str) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             tokio::spawn(conn);
-            client.batch_execute(&sql).await.map_err(|e| e.to_string())
+            f(client).await
         })
     })
     .join()
-    .map_err(|_| "admin thread panicked".to_string())?
+    .map_err(|_| "PostgreSQL client thread panicked".to_string())?
+}
+
+/// Runs `sql` on the server at `url`.
+pub fn admin(url: &str, sql: &str) -> Result<(), String> {
+    let sql = sql.to_string();
+    with_client(url, |client| async move {
+        client.batch_execute(&sql).await.map_err(|e| e.to_string())
+    })
 }
 
 /// Runs a query on `url` and returns the first column of every row as text.
 pub fn query_texts(url: &str, sql: &str) -> Vec<String> {
-    let url = url.to_string();
     let sql = sql.to_string();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(conn);
-            client
-                .simple_query(&sql)
-                .await
-                .unwrap()
-                .into_iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                    _ => None,
-                })
-                .collect()
-        })
+    with_client(url, |client| async move {
+        let rows = client.simple_query(&sql).await.map_err(|e| e.to_string())?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .collect())
     })
-    .join()
     .unwrap()
 }
 
