@@ -1,6 +1,6 @@
 //! Everything that differs between Unix and Windows, in one place, so that the rest of the
 //! crate has no `cfg`: signals, sockets shared by worker threads, file identities, file
-//! modes, directory syncs, thread priorities and write-back hints.
+//! modes, directory syncs and thread priorities.
 //!
 //! On Windows (`v8help bases` and `v8help message` on admins' workstations, where the base
 //! lists live; `serve` runs too) each function does the closest thing Windows offers or
@@ -9,7 +9,7 @@
 //! file is protected by the directory's ACL), no directory sync (a rename is atomic there,
 //! its durability after a power cut is up to the OS), normal thread priority.
 
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{Metadata, OpenOptions};
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -75,26 +75,10 @@ pub(crate) fn make_private(path: &Path) -> io::Result<()> {
 /// can be synced.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()?;
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
-}
-
-/// Asks the kernel to start writing `file` out now (Linux), so that a batch's files go to
-/// the disk together and their `fdatasync`s mostly find the work done; a hint only.
-pub(crate) fn start_write_back(file: &File) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: the descriptor is open for the duration of the call; sync_file_range
-        // only reads its integer arguments and touches no memory of ours.
-        unsafe {
-            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = file;
 }
 
 /// Lowers the calling thread's CPU priority to `nice` (Linux keeps a nice value per thread,

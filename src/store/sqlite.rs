@@ -1,19 +1,15 @@
 //! The SQLite [`Store`]: one database file in WAL mode with `synchronous=FULL`, so that a
 //! report acknowledged to its client survives a kill -9 or a power cut.
 //!
-//! Three files: this one opens the database, applies the migrations and answers the reads;
+//! Two files: this one opens the database, applies the migrations and answers the reads;
 //! `sqlite_writer.rs` is the write path (one writer thread that applies every waiting write
 //! in one transaction and commits once, so concurrent uploads share the fsync, and a
-//! checkpoint thread); `archive_files.rs` keeps each report's archive as a file beside the
-//! database, durable before the row naming it commits. A caller's future completes only
-//! after the commit. Reads run on a small pool of read-only connections in tokio's blocking
+//! checkpoint thread that copies the log into the database). A caller's future completes
+//! only after the commit. Reads run on a small pool of read-only connections in tokio's blocking
 //! pool, so neither kind ever stalls a serving thread. The schema comes from the numbered
 //! files in `migrations/`, applied in order under the database's write lock and recorded in
 //! `schema_migrations`. The outbox queries are in `outbox_sqlite.rs`; its claims and
 //! outcomes are writes like any other.
-//!
-//! (Over 600 lines: every read query is kept next to the row mapping it needs; a seventh of
-//! the file is its unit tests.)
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -26,12 +22,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 #[path = "outbox_sqlite.rs"]
 mod outbox;
 
-#[path = "archive_files.rs"]
-mod archive_files;
 #[path = "sqlite_writer.rs"]
 mod writer;
 
-use archive_files::ArchiveDir;
 use writer::{WAL_RESTART_FRAMES, Write, WriteOp, checkpointer};
 
 use super::{
@@ -49,11 +42,6 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "0003_totals_by_writer.sql",
         include_str!("migrations/0003_totals_by_writer.sql"),
     ),
-    (
-        4,
-        "0004_archive_files.sql",
-        include_str!("migrations/0004_archive_files.sql"),
-    ),
 ];
 
 /// Read connections kept open for reuse.
@@ -63,7 +51,6 @@ const READERS: usize = 4;
 #[derive(Debug)]
 pub struct SqliteStore {
     path: PathBuf,
-    files: Arc<ArchiveDir>,
     writes: mpsc::Sender<Write>,
     readers: Arc<Mutex<Vec<Connection>>>,
 }
@@ -120,14 +107,12 @@ impl SqliteStore {
         .map_err(open_err)?;
         let checkpoints = Connection::open(path).map_err(open_err)?;
         configure(&checkpoints).map_err(open_err)?;
-        let files = Arc::new(ArchiveDir::beside(path));
-        let swept = files.clone();
         let (committed, commits) = mpsc::sync_channel(1);
         let reset = Arc::new(AtomicBool::new(false));
         let wanted = reset.clone();
         std::thread::Builder::new()
             .name("v8help-store-checkpoint".into())
-            .spawn(move || checkpointer(checkpoints, commits, wanted, &swept))
+            .spawn(move || checkpointer(checkpoints, commits, wanted))
             .map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
                 message: format!("cannot start the checkpoint thread: {e}"),
@@ -135,17 +120,15 @@ impl SqliteStore {
         // Unbounded: what waits here is bounded by the intake's memory budget (an upload holds
         // its share until its commit) and by the login-failure queue.
         let (writes, queue) = mpsc::channel();
-        let written = files.clone();
         std::thread::Builder::new()
             .name("v8help-store-writer".into())
-            .spawn(move || writer::writer(conn, queue, committed, reset, forward, &written))
+            .spawn(move || writer::writer(conn, queue, committed, reset, forward))
             .map_err(|e| StoreError::Open {
                 path: path.display().to_string(),
                 message: format!("cannot start the writer thread: {e}"),
             })?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
-            files,
             writes,
             readers: Arc::new(Mutex::new(Vec::new())),
         })
@@ -444,39 +427,11 @@ impl Store for SqliteStore {
     }
 
     fn archive(&self, id: ReportId) -> StoreFuture<'_, Option<Bytes>> {
-        // Where it is: a file named in the row, or (stored before 0004) the archives table.
-        let found = self.read("read an archive", move |conn| {
-            let file: Option<Option<String>> = conn
-                .prepare_cached("SELECT archive_file FROM reports WHERE id = ?1")?
-                .query_row([id], |r| r.get(0))
-                .optional()?;
-            match file {
-                None => Ok(None),
-                Some(Some(name)) => Ok(Some(Err(name))),
-                Some(None) => conn
-                    .prepare_cached("SELECT bytes FROM archives WHERE report_id = ?1")?
-                    .query_row([id], |r| r.get::<_, Vec<u8>>(0))
-                    .optional()
-                    .map(|b| b.map(|b| Ok(Bytes::from(b)))),
-            }
-        });
-        let files = self.files.clone();
-        Box::pin(async move {
-            let name = match found.await? {
-                None => return Ok(None),
-                Some(Ok(bytes)) => return Ok(Some(bytes)),
-                Some(Err(name)) => name,
-            };
-            let read = tokio::task::spawn_blocking(move || {
-                files.read(&name).map_err(|e| StoreError::Backend {
-                    operation: "read an archive",
-                    message: format!("{}: {e}", files.root().join(&name).display()),
-                })
-            });
-            match read.await {
-                Ok(bytes) => bytes.map(|b| Some(Bytes::from(b))),
-                Err(_) => Err(StoreError::Closed),
-            }
+        self.read("read an archive", move |conn| {
+            conn.prepare_cached("SELECT bytes FROM archives WHERE report_id = ?1")?
+                .query_row([id], |r| r.get::<_, Vec<u8>>(0))
+                .optional()
+                .map(|b| b.map(Bytes::from))
         })
     }
 
@@ -616,76 +571,5 @@ impl Store for SqliteStore {
             last_error: None,
             spooled: 0,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    pub(super) fn report(user: &str) -> NewReport {
-        NewReport {
-            received_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
-            client_addr: None,
-            group_key: "app:g".into(),
-            fields: ReportFields {
-                user_name: Some(user.into()),
-                ..ReportFields::default()
-            },
-            report_json: serde_json::json!({}),
-            files: Vec::new(),
-            archive: Bytes::from(vec![7u8; 1000]),
-        }
-    }
-
-    fn run<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> T {
-        crate::reports::block_on(f).unwrap()
-    }
-
-    #[test]
-    fn purged_reports_take_their_archive_files_with_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.path().join("reports.db")).unwrap());
-        let files = || -> Vec<_> { walk(&dir.path().join("reports.db-archives")) };
-        let s = store.clone();
-        let id = run(async move { s.put_report(report("a")).await.unwrap() });
-        assert_eq!(files().len(), 1, "one file per stored report");
-        let s = store.clone();
-        let back = run(async move { s.archive(id).await.unwrap().unwrap() });
-        assert_eq!(back, report("a").archive);
-        let s = store.clone();
-        let purged = run(async move { s.purge_older_than(Utc::now()).await.unwrap() });
-        assert_eq!((purged.reports, purged.bytes), (1, 1000));
-        assert!(files().is_empty(), "the purge removed the file: {:?}", files());
-    }
-
-    #[test]
-    fn archives_stored_in_the_database_before_files_still_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("reports.db");
-        let store = SqliteStore::open(&path).unwrap();
-        // What a report stored before migration 0004 looks like: no file, the bytes in a row.
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "INSERT INTO reports (id, received_at, group_key, report_json, files, archive_size)
-                 VALUES (77, 0, 'app:g', '{}', '[]', 3);
-             INSERT INTO archives (report_id, bytes) VALUES (77, x'504b03');",
-        )
-        .unwrap();
-        let store = Arc::new(store);
-        let back = run(async move { store.archive(77).await.unwrap() });
-        assert_eq!(back.as_deref(), Some(&b"PK\x03"[..]));
-    }
-
-    pub(super) fn walk(dir: &Path) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if e.path().is_dir() {
-                out.extend(walk(&e.path()));
-            } else {
-                out.push(e.path());
-            }
-        }
-        out
     }
 }

@@ -1,8 +1,7 @@
 //! The SQLite store's write path: the writer thread, which takes every write waiting in its
-//! queue, writes the reports' archive files (`archive_files.rs`), applies the rows in one
-//! transaction and commits once (group commit: concurrent uploads share the fsync), and the
-//! checkpoint thread, which copies the write-ahead log into the database and sweeps archive
-//! files no row names. Both run at a lower CPU priority than serving ([`STORE_NICE`]).
+//! queue, applies them in one transaction and commits once (group commit: concurrent
+//! uploads share the fsync), and the checkpoint thread, which copies the write-ahead log
+//! into the database. Both run at a lower CPU priority than serving ([`STORE_NICE`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +10,6 @@ use std::sync::mpsc;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, params};
 
-use super::archive_files::{ArchiveDir, Pending};
 use super::outbox;
 use super::{backend, ms};
 use crate::store::{
@@ -70,17 +68,9 @@ fn yield_to_serving() {
 /// its last few frames itself before its next write, and past four times that it resets the
 /// log itself, waiting for the writer's commit. Ends when the writer does. Errors are logged
 /// and retried on the next commit: until then the data is safe in the log.
-pub(super) fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>, reset: Arc<AtomicBool>, files: &ArchiveDir) {
+pub(super) fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>, reset: Arc<AtomicBool>) {
     yield_to_serving();
-    let mut last_sweep = None;
-    loop {
-        if last_sweep.is_none_or(|t: std::time::Instant| t.elapsed() >= SWEEP_EVERY) {
-            sweep(&conn, files);
-            last_sweep = Some(std::time::Instant::now());
-        }
-        if commits.recv().is_err() {
-            return;
-        }
+    while commits.recv().is_ok() {
         let result = checkpoint(&conn, "PASSIVE").and_then(|log| {
             if log > 4 * WAL_RESTART_FRAMES {
                 checkpoint(&conn, "RESTART")
@@ -92,23 +82,6 @@ pub(super) fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>, reset:
         if let Err(e) = result {
             tracing::warn!(error = %e, "SQLite checkpoint failed; retried after the next commit");
         }
-    }
-}
-
-/// How often the checkpoint thread looks for archive files no row names (at its start, then
-/// after the first commit an interval later).
-const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// Removes archive files that a crash or a failed removal left behind.
-fn sweep(conn: &Connection, files: &ArchiveDir) {
-    let named = |name: &str| {
-        conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM reports WHERE archive_file = ?1)")?
-            .query_row([name], |r| r.get::<_, bool>(0))
-    };
-    match files.sweep(named) {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(files = n, dir = %files.root().display(), "removed archive files no report names"),
-        Err(e) => tracing::warn!(dir = %files.root().display(), error = %e, "cannot sweep the archive files"),
     }
 }
 
@@ -125,7 +98,6 @@ pub(super) fn writer(
     committed: mpsc::SyncSender<()>,
     reset: Arc<AtomicBool>,
     forward: Forwarding,
-    files: &ArchiveDir,
 ) {
     yield_to_serving();
     while let Ok(first) = queue.recv() {
@@ -144,7 +116,7 @@ pub(super) fn writer(
                 Err(_) => break,
             }
         }
-        apply_batch(&mut conn, batch, &forward, files);
+        apply_batch(&mut conn, batch, &forward);
         let _ = committed.try_send(());
     }
 }
@@ -170,14 +142,11 @@ enum Outcome {
 
 /// Applies a batch in one transaction and answers each write once it is committed.
 ///
-/// The reports' archive files are written and made durable first (see `archive_files`); a
-/// report whose file cannot be written fails alone. Then the reports go in without a
-/// savepoint each (a savepoint makes every insert copy the pages it shares with the rest of
-/// the batch); should one fail, the transaction is rolled back and the reports are applied
-/// again one savepoint each, so that only the bad one fails. The other writes (small, rare)
-/// follow, each in its own savepoint. Files no committed row names are removed at the end,
-/// as are the files of purged reports once the purge is committed.
-fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding, files: &ArchiveDir) {
+/// Reports go first, without a savepoint each (a savepoint makes every insert copy the pages
+/// it shares with the rest of the batch); should one fail, the transaction is rolled back
+/// and the reports are applied again one savepoint each, so that only the bad one fails.
+/// The other writes (small, rare) follow, each in its own savepoint.
+fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding) {
     let mut reports = Vec::new();
     let mut others = Vec::new();
     for w in batch {
@@ -186,25 +155,18 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding, f
             Write::Other(op, reply) => others.push((op, reply)),
         }
     }
-    let (reports, names) = write_archives(files, reports);
     let mut tx = match begin(conn) {
         Ok(tx) => tx,
-        Err(message) => {
-            files.remove(names.iter().map(String::as_str));
-            return fail_all(reports, others, &message);
-        }
+        Err(message) => return fail_all(reports, others, &message),
     };
-    let mut stored = store_reports(&tx, &reports, &names, forward, false);
+    let mut stored = store_reports(&tx, &reports, forward, false);
     if stored.iter().any(Result::is_err) {
         let _ = tx.rollback();
         tx = match begin(conn) {
             Ok(tx) => tx,
-            Err(message) => {
-                files.remove(names.iter().map(String::as_str));
-                return fail_all(reports, others, &message);
-            }
+            Err(message) => return fail_all(reports, others, &message),
         };
-        stored = store_reports(&tx, &reports, &names, forward, true);
+        stored = store_reports(&tx, &reports, forward, true);
     }
     let added: i64 = reports
         .iter()
@@ -216,35 +178,18 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding, f
         && let Err(e) = tx.execute("UPDATE totals SET bytes = bytes + ?1 WHERE id = 1", [added])
     {
         let _ = tx.rollback();
-        files.remove(names.iter().map(String::as_str));
         return fail_all(reports, others, &e.to_string());
     }
-    let unstored: Vec<&str> = names
-        .iter()
-        .zip(&stored)
-        .filter(|(_, r)| r.is_err())
-        .map(|(n, _)| n.as_str())
-        .collect();
-    files.remove(unstored);
     let mut outcomes: Vec<Outcome> = reports
         .into_iter()
         .zip(stored)
         .map(|((_, reply), r)| Outcome::Report(reply, r.map_err(backend("store a report"))))
         .collect();
-    let mut purged_files = Vec::new();
     for (op, reply) in others {
-        let mut unlink = Vec::new();
-        let r = in_savepoint(&tx, |tx| apply_op(tx, op, &mut unlink)).map_err(backend("write"));
-        if r.is_ok() {
-            purged_files.append(&mut unlink);
-        }
+        let r = in_savepoint(&tx, |tx| apply_op(tx, op)).map_err(backend("write"));
         outcomes.push(Outcome::Other(reply, r));
     }
     let committed = tx.commit().map_err(|e| e.to_string());
-    match committed {
-        Ok(()) => files.remove(purged_files.iter().map(String::as_str)),
-        Err(_) => files.remove(names.iter().map(String::as_str)),
-    }
     for o in outcomes {
         let closed = |message: &str| StoreError::Backend {
             operation: "commit",
@@ -261,47 +206,6 @@ fn apply_batch(conn: &mut Connection, batch: Vec<Write>, forward: &Forwarding, f
     }
 }
 
-/// Writes the reports' archive files and makes them durable; returns the reports that have
-/// their file, with its name (in the same order), having answered the others' callers.
-fn write_archives(
-    files: &ArchiveDir,
-    reports: Vec<(Box<NewReport>, ReportReply)>,
-) -> (Vec<(Box<NewReport>, ReportReply)>, Vec<String>) {
-    let failed = |e: std::io::Error| StoreError::Backend {
-        operation: "store a report's archive",
-        message: format!("{}: {e}", files.root().display()),
-    };
-    let mut written = Vec::with_capacity(reports.len());
-    let mut pending: Vec<Pending> = Vec::with_capacity(reports.len());
-    for (report, reply) in reports {
-        match files.write(report.received_at, &report.archive) {
-            Ok(p) => {
-                pending.push(p);
-                written.push((report, reply));
-            }
-            Err(e) => {
-                let _ = reply.send(Err(failed(e)));
-            }
-        }
-    }
-    let names: Vec<String> = match files.persist(&pending) {
-        Ok(()) => pending.into_iter().map(|p| p.name).collect(),
-        Err(e) => {
-            let names: Vec<String> = pending.into_iter().map(|p| p.name).collect();
-            files.remove(names.iter().map(String::as_str));
-            let message = failed(e).to_string();
-            for (_, reply) in written {
-                let _ = reply.send(Err(StoreError::Backend {
-                    operation: "store a report's archive",
-                    message: message.clone(),
-                }));
-            }
-            return (Vec::new(), Vec::new());
-        }
-    };
-    (written, names)
-}
-
 fn begin(conn: &mut Connection) -> Result<Transaction<'_>, String> {
     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| e.to_string())
@@ -314,16 +218,15 @@ type ReportReply = tokio::sync::oneshot::Sender<Result<ReportId, StoreError>>;
 fn store_reports(
     tx: &Transaction<'_>,
     reports: &[(Box<NewReport>, ReportReply)],
-    names: &[String],
     forward: &Forwarding,
     isolated: bool,
 ) -> Vec<rusqlite::Result<ReportId>> {
     let mut out = Vec::with_capacity(reports.len());
-    for ((report, _), name) in reports.iter().zip(names) {
+    for (report, _) in reports {
         let r = if isolated {
-            in_savepoint(tx, |tx| insert_report(tx, report, name, forward))
+            in_savepoint(tx, |tx| insert_report(tx, report, forward))
         } else {
-            insert_report(tx, report, name, forward)
+            insert_report(tx, report, forward)
         };
         let failed = r.is_err();
         out.push(r);
@@ -379,13 +282,7 @@ fn in_savepoint<T>(
     }
 }
 
-/// Inserts one report's row, naming its archive file `archive_file`.
-fn insert_report(
-    tx: &Transaction<'_>,
-    r: &NewReport,
-    archive_file: &str,
-    forward: &Forwarding,
-) -> rusqlite::Result<ReportId> {
+fn insert_report(tx: &Transaction<'_>, r: &NewReport, forward: &Forwarding) -> rusqlite::Result<ReportId> {
     let f = &r.fields;
     let files = serde_json::to_string(&r.files).unwrap_or_else(|_| "[]".into());
     let json = serde_json::to_string(&r.report_json).unwrap_or_else(|_| "null".into());
@@ -393,9 +290,8 @@ fn insert_report(
         "INSERT INTO reports (received_at, group_key, client_addr, report_time, report_uuid, user_name,
              client_id, os_version, app_name, app_version, platform_type, config_name, config_version,
              error_text, user_description, app_stack_hash, client_stack_hash, server_stack_hash,
-             screenshot, report_json, files, archive_size, archive_file)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
-                 ?23)",
+             screenshot, report_json, files, archive_size)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
     )?
     .execute(params![
         ms(r.received_at),
@@ -420,16 +316,21 @@ fn insert_report(
         json,
         files,
         r.archive.len() as i64,
-        archive_file,
     ])?;
     let id = tx.last_insert_rowid();
+    // The archive goes straight into the row's pages (an incremental blob write) instead of
+    // through a bound parameter, which SQLite would first copy whole.
+    let size = i64::try_from(r.archive.len()).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    tx.prepare_cached("INSERT INTO archives (report_id, bytes) VALUES (?1, zeroblob(?2))")?
+        .execute(params![id, size])?;
+    tx.blob_open(rusqlite::MAIN_DB, "archives", "bytes", id, false)?
+        .write_at(&r.archive, 0)?;
     outbox::on_report(tx, forward, id, &r.group_key, r.received_at)?;
     Ok(id)
 }
 
-/// Applies one write other than a report; the archive files of the reports it deletes are
-/// added to `unlink`, to be removed once it is committed.
-fn apply_op(tx: &Transaction<'_>, op: WriteOp, unlink: &mut Vec<String>) -> rusqlite::Result<u64> {
+/// Applies one write other than a report.
+fn apply_op(tx: &Transaction<'_>, op: WriteOp) -> rusqlite::Result<u64> {
     Ok(match op {
         WriteOp::LoginFailures(events) => {
             let mut insert = tx.prepare_cached(
@@ -455,7 +356,6 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, unlink: &mut Vec<String>) -> rusq
         WriteOp::PurgeSessions(now) => tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [ms(now)])? as u64,
         WriteOp::PurgeOlder(cutoff, reply) => {
             let before = purge_figures(tx)?;
-            archive_files_of(tx, "received_at < ?1", ms(cutoff), unlink)?;
             tx.execute("DELETE FROM reports WHERE received_at < ?1", [ms(cutoff)])?;
             let login_failures = tx.execute("DELETE FROM login_failures WHERE at < ?1", [ms(cutoff)])? as u64;
             outbox::purge(tx, cutoff)?;
@@ -493,7 +393,6 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, unlink: &mut Vec<String>) -> rusq
                 }
             }
             if let Some(last) = last {
-                archive_files_of(tx, "id <= ?1", last, unlink)?;
                 tx.execute("DELETE FROM reports WHERE id <= ?1", [last])?;
             }
             tx.execute_batch("PRAGMA incremental_vacuum")?;
@@ -509,17 +408,6 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp, unlink: &mut Vec<String>) -> rusq
     })
 }
 
-/// Adds the archive files of the reports matching `condition` (on `?1` = `value`) to `out`.
-fn archive_files_of(tx: &Transaction<'_>, condition: &str, value: i64, out: &mut Vec<String>) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare(&format!(
-        "SELECT archive_file FROM reports WHERE {condition} AND archive_file IS NOT NULL"
-    ))?;
-    for name in stmt.query_map([value], |r| r.get::<_, String>(0))? {
-        out.push(name?);
-    }
-    Ok(())
-}
-
 /// (reports, archive bytes) now.
 fn purge_figures(tx: &Transaction<'_>) -> rusqlite::Result<(u64, u64)> {
     let reports: i64 = tx.query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))?;
@@ -529,9 +417,26 @@ fn purge_figures(tx: &Transaction<'_>) -> rusqlite::Result<(u64, u64)> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{report, walk};
     use super::super::{SqliteStore, configure};
     use super::*;
+    use crate::store::ReportFields;
+    use bytes::Bytes;
+    use chrono::TimeZone;
+
+    fn report(user: &str) -> NewReport {
+        NewReport {
+            received_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            client_addr: None,
+            group_key: "app:g".into(),
+            fields: ReportFields {
+                user_name: Some(user.into()),
+                ..ReportFields::default()
+            },
+            report_json: serde_json::json!({}),
+            files: Vec::new(),
+            archive: Bytes::from(vec![7u8; 1000]),
+        }
+    }
 
     #[test]
     fn one_failing_report_in_a_batch_fails_alone() {
@@ -555,7 +460,7 @@ mod tests {
                 Write::Report(Box::new(report(user)), tx)
             })
             .collect();
-        apply_batch(&mut conn, batch, &Forwarding::default(), &ArchiveDir::beside(&path));
+        apply_batch(&mut conn, batch, &Forwarding::default());
         let results: Vec<bool> = replies
             .into_iter()
             .map(|mut rx| rx.try_recv().unwrap().is_ok())
@@ -569,7 +474,5 @@ mod tests {
             )
             .unwrap();
         assert_eq!((users.as_str(), bytes), ("a,c", 2000));
-        let files = walk(&dir.path().join("reports.db-archives"));
-        assert_eq!(files.len(), 2, "the refused report's file is removed: {files:?}");
     }
 }
