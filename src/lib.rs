@@ -30,6 +30,8 @@
 //! - [`console`]: the support console on its own admin listener (login, report groups).
 //! - [`users`]: the console's users file (argon2id hashes).
 //! - [`cli`]: the `v8help` command line.
+//! - `background`: low-priority threads for CPU work a flood must not take from serving
+//!   (checking uploaded report archives).
 //! - `platform`: everything that differs between Unix and Windows (signals, shared
 //!   listeners, file stamps and modes, directory syncs, thread priority), so no other module
 //!   has a `cfg`.
@@ -37,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod atomic;
+mod background;
 pub mod cli;
 pub mod config;
 pub mod console;

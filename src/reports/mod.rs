@@ -31,6 +31,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 
 pub use config::{ReportsArgs, ReportsConfig};
 
+use crate::background::Background;
 use crate::store::{LoginFailure, Mark, MarkState, NewReport, ReportId, Store, StoreError};
 use rules::{Answer, LiveRules, Request};
 
@@ -203,6 +204,9 @@ pub struct Reports {
     queue: Mutex<Option<mpsc::Receiver<LoginFailure>>>,
     /// Delivers the outbox to Sentry and webhooks, when any is configured.
     pub forwarder: Option<Arc<crate::forward::Forwarder>>,
+    /// Where archives are checked: low-priority threads, so that a flood of uploads slows
+    /// the uploads before it slows the message and getInfo.
+    checks: Background,
 }
 
 impl Reports {
@@ -237,6 +241,11 @@ impl Reports {
         };
         let (events, queue) = mpsc::channel(EVENT_QUEUE);
         let budget_kib = (UPLOAD_BUDGET.max(config.max_size) / 1024).min(u64::from(u32::MAX >> 3)) as u32;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let checks = Background::start("v8help-report-check", threads).map_err(|e| StoreError::Open {
+            path: "report checks".into(),
+            message: format!("cannot start the archive-check threads: {e}"),
+        })?;
         let reports = Reports {
             rules: LiveRules::load(config.rules.clone()),
             store,
@@ -249,6 +258,7 @@ impl Reports {
             budget_kib,
             events,
             queue: Mutex::new(Some(queue)),
+            checks,
         };
         reports.metrics.store_bytes.store(bytes, Ordering::Relaxed);
         Ok(Arc::new(reports))
@@ -317,14 +327,16 @@ impl Reports {
         now: DateTime<Utc>,
     ) -> Result<ReportId, TakeError> {
         let checking = archive.clone();
-        let (checked, parsed) = tokio::task::spawn_blocking(move || {
-            archive::check(&checking).map(|c| {
-                let parsed = report::parse(c.report_json.as_deref());
-                (c.files, parsed)
+        let (checked, parsed) = self
+            .checks
+            .run(move || {
+                archive::check(&checking).map(|c| {
+                    let parsed = report::parse(c.report_json.as_deref());
+                    (c.files, parsed)
+                })
             })
-        })
-        .await
-        .map_err(|_| StoreError::Closed)??;
+            .await
+            .map_err(|_| StoreError::Closed)??;
         let size = archive.len() as u64;
         let id = self
             .store

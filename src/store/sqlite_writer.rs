@@ -1,7 +1,7 @@
 //! The SQLite store's write path: the writer thread, which takes every write waiting in its
 //! queue, applies them in one transaction and commits once (group commit: concurrent
 //! uploads share the fsync), and the checkpoint thread, which copies the write-ahead log
-//! into the database. Both run at a lower CPU priority than serving ([`STORE_NICE`]).
+//! into the database. Both run at the lowest CPU priority (`background::yield_to_serving`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,19 +48,6 @@ pub(super) enum WriteOp {
     FinishOutbox(i64, String, Delivery, DateTime<Utc>),
 }
 
-/// The store threads' nice value: while the serving threads (which answer the message and
-/// getInfo) are busy, the writer and the checkpointer get about a tenth of their CPU share
-/// (the kernel's weights 110 against 1024), so a report flood slows uploads before it slows
-/// the answers clients wait on. When serving is idle the store has the CPU to itself.
-/// Measured with bench/reports.sh: the message p99 during a flood fell from 16 ms (no nice)
-/// through 12.6 ms (nice 5) to 11 ms, for about 7% fewer reports/s in that flood.
-const STORE_NICE: i32 = 10;
-
-/// Gives the calling store thread [`STORE_NICE`].
-fn yield_to_serving() {
-    crate::platform::lower_thread_priority(STORE_NICE);
-}
-
 /// The checkpoint thread: after commits (coalesced: one wake-up however many commits
 /// happened meanwhile), copies the log into the database without blocking the writer. The
 /// log only starts over when a write begins while it is fully copied, which a busy writer
@@ -69,7 +56,7 @@ fn yield_to_serving() {
 /// log itself, waiting for the writer's commit. Ends when the writer does. Errors are logged
 /// and retried on the next commit: until then the data is safe in the log.
 pub(super) fn checkpointer(conn: Connection, commits: mpsc::Receiver<()>, reset: Arc<AtomicBool>) {
-    yield_to_serving();
+    crate::background::yield_to_serving();
     while commits.recv().is_ok() {
         let result = checkpoint(&conn, "PASSIVE").and_then(|log| {
             if log > 4 * WAL_RESTART_FRAMES {
@@ -99,7 +86,7 @@ pub(super) fn writer(
     reset: Arc<AtomicBool>,
     forward: Forwarding,
 ) {
-    yield_to_serving();
+    crate::background::yield_to_serving();
     while let Ok(first) = queue.recv() {
         if reset.swap(false, Ordering::Relaxed) {
             // Copies what the checkpoint thread has not (busy if it is running: next time).
