@@ -47,6 +47,13 @@ fn replace(text: &str, pattern: &str, with: &str, count: usize, file: &str) -> S
     re.replace_all(text, regex::NoExpand(with)).into_owned()
 }
 
+/// [`replace`] for each (pattern, replacement) in turn, each pattern found exactly once.
+fn rewrite(text: &str, file: &str, edits: &[(&str, String)]) -> String {
+    edits.iter().fold(text.to_string(), |text, (pattern, with)| {
+        replace(&text, pattern, with, 1, file)
+    })
+}
+
 /// A scratch directory for a web server (writable and traversable by its worker user), a
 /// certificate for `localhost`, and a message v8help serves in two languages.
 struct Scratch {
@@ -318,44 +325,28 @@ impl Published {
 /// A complete nginx.conf around `example-site.conf`, the upstream pointed at `v8help`.
 fn nginx_conf(s: &Scratch, v8help: SocketAddr, https_port: u16) -> PathBuf {
     let file = "reverse-proxy/nginx/example-site.conf";
-    let mut site = read(file);
-    site = replace(
-        &site,
-        r"listen 80;",
-        &format!("listen 127.0.0.1:{};", free_port()),
-        1,
+    let site = rewrite(
+        &read(file),
         file,
-    );
-    site = replace(
-        &site,
-        r"listen 443 ",
-        &format!("listen 127.0.0.1:{https_port} "),
-        1,
-        file,
-    );
-    site = replace(
-        &site,
-        r"ssl_certificate /\S+;",
-        &format!("ssl_certificate {};", s.path("cert.pem").display()),
-        1,
-        file,
-    );
-    site = replace(
-        &site,
-        r"ssl_certificate_key /\S+;",
-        &format!("ssl_certificate_key {};", s.path("key.pem").display()),
-        1,
-        file,
-    );
-    site = replace(
-        &site,
-        r"include \S*/v8help-locations\.conf;",
-        &format!(
-            "include {};",
-            deploy_path("reverse-proxy/nginx/v8help-locations.conf").display()
-        ),
-        1,
-        file,
+        &[
+            (r"listen 80;", format!("listen 127.0.0.1:{};", free_port())),
+            (r"listen 443 ", format!("listen 127.0.0.1:{https_port} ")),
+            (
+                r"ssl_certificate /\S+;",
+                format!("ssl_certificate {};", s.path("cert.pem").display()),
+            ),
+            (
+                r"ssl_certificate_key /\S+;",
+                format!("ssl_certificate_key {};", s.path("key.pem").display()),
+            ),
+            (
+                r"include \S*/v8help-locations\.conf;",
+                format!(
+                    "include {};",
+                    deploy_path("reverse-proxy/nginx/v8help-locations.conf").display()
+                ),
+            ),
+        ],
     );
     let upstream = replace(
         &read("reverse-proxy/nginx/v8help-upstream.conf"),
@@ -462,34 +453,24 @@ fn publish_with_apache() -> Option<Published> {
     );
     std::fs::write(s.path("v8help.conf"), snippet).expect("snippet");
     let file = "apache/example-vhost.conf";
-    let mut vhost = read(&format!("reverse-proxy/{file}"));
-    vhost = replace(
-        &vhost,
-        r"<VirtualHost \*:443>",
-        &format!("<VirtualHost 127.0.0.1:{https_port}>"),
-        1,
+    let vhost = rewrite(
+        &read(&format!("reverse-proxy/{file}")),
         file,
-    );
-    vhost = replace(
-        &vhost,
-        r"SSLCertificateFile /\S+",
-        &format!("SSLCertificateFile {}", s.path("cert.pem").display()),
-        1,
-        file,
-    );
-    vhost = replace(
-        &vhost,
-        r"SSLCertificateKeyFile /\S+",
-        &format!("SSLCertificateKeyFile {}", s.path("key.pem").display()),
-        1,
-        file,
-    );
-    vhost = replace(
-        &vhost,
-        r"Include \S*/v8help\.conf",
-        &format!("Include {}", s.path("v8help.conf").display()),
-        1,
-        file,
+        &[
+            (r"<VirtualHost \*:443>", format!("<VirtualHost 127.0.0.1:{https_port}>")),
+            (
+                r"SSLCertificateFile /\S+",
+                format!("SSLCertificateFile {}", s.path("cert.pem").display()),
+            ),
+            (
+                r"SSLCertificateKeyFile /\S+",
+                format!("SSLCertificateKeyFile {}", s.path("key.pem").display()),
+            ),
+            (
+                r"Include \S*/v8help\.conf",
+                format!("Include {}", s.path("v8help.conf").display()),
+            ),
+        ],
     );
     let d = s.dir.path().display();
     let m = modules.display();
