@@ -46,10 +46,16 @@ fn every_deploy_file_starts_with_a_comment_saying_what_it_is_for() {
     assert!(files.len() >= 15, "deploy/ has only {} files", files.len());
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let first = text.lines().next().unwrap_or_default();
+        let mut lines = text.lines();
+        let mut first = lines.next().unwrap_or_default();
         let ok = match path.extension().and_then(|e| e.to_str()) {
             Some("md") => first.starts_with("# "),
             Some("config") => first.starts_with("<!--"),
+            // A script says it after its `#!` line.
+            Some("sh") if first.starts_with("#!") => {
+                first = lines.next().unwrap_or_default();
+                first.starts_with("# ")
+            }
             _ => first.starts_with("# "),
         };
         assert!(
