@@ -15,8 +15,9 @@
 //!   ([`watch::files`]), the live state ([`watch::live`], `LiveMessage`), and the one reload
 //!   loop ([`watch::reload`]) that the message, the certificate, the messages directory and
 //!   the report rules all use.
-//! - [`config`]: `serve`'s settings, one table entry each (flag, variable, TOML key,
-//!   bound), resolved once into typed values.
+//! - [`config`]: `serve`'s settings, one `settings!` entry each (flag, variable, TOML key,
+//!   bound, default; the report, forwarding and console entries in those modules),
+//!   resolved once into typed values.
 //! - [`limits`]: every bound of the service (settings, files, headers, bodies) in one place.
 //! - [`messages`]: many bases, one service — a directory of documents, one per base,
 //!   served at `/NAME/`, each kept live as the single file is.

@@ -2,8 +2,9 @@
 //! that keep one client, one file or one flag from taking all memory, CPU or connections.
 //!
 //! Settings are checked once at start-up ([`crate::config::ServeConfig::resolve`]): each
-//! setting of the table in `config` names its [`Bound`] here, a value out of range is one
-//! line naming the flag and exit code 2, never a panic or an allocation sized by the value.
+//! setting's `settings!` entry names its [`Bound`] (one here, or the parser function of a
+//! module's setting with a shape of its own); a value out of range is one line naming the
+//! flag and exit code 2, never a panic or an allocation sized by the value.
 //! The README's "Limits" section lists every constant here.
 
 use std::time::Duration;
@@ -65,6 +66,15 @@ pub trait Bound<T> {
     type Out;
     /// `value` if it is within the bound, else the problem with it.
     fn check(&self, value: T) -> Result<Self::Out, String>;
+}
+
+/// A function from the value as read to the value used, such as a module's parser of a
+/// setting with a shape of its own (`--reports-path`, `--forward-webhook`).
+impl<T, O, F: Fn(T) -> Result<O, String>> Bound<T> for F {
+    type Out = O;
+    fn check(&self, value: T) -> Result<O, String> {
+        self(value)
+    }
 }
 
 /// Any value the setting's type can hold (an address, a path).

@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use tokio::sync::Notify;
 
-pub use config::{ForwardArgs, ForwardConfig, ForwardFile};
+pub use config::{ForwardArgs, ForwardConfig};
 
 use crate::store::{Claim, Delivery, OutboxItem, OutboxKind, OutboxStats, Store, StoreError};
 

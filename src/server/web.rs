@@ -450,9 +450,12 @@ mod tests {
 
     #[test]
     fn a_bad_message_service_setting_is_refused_naming_the_flag() {
-        use crate::config::ServeArgs;
+        use crate::config::{Flags, ServeArgs};
         let args = ServeArgs {
-            message_service: Some("help.example/message.json".into()),
+            serve: Flags {
+                message_service: Some("help.example/message.json".into()),
+                ..Flags::default()
+            },
             ..ServeArgs::default()
         };
         let err = ServeConfig::resolve(&args).unwrap_err().to_string();
@@ -461,7 +464,10 @@ mod tests {
             "{err}"
         );
         let args = ServeArgs {
-            message_service: Some("https://help.example/message.json".into()),
+            serve: Flags {
+                message_service: Some("https://help.example/message.json".into()),
+                ..Flags::default()
+            },
             ..ServeArgs::default()
         };
         let config = ServeConfig::resolve(&args).unwrap();
