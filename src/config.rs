@@ -25,7 +25,8 @@ use crate::time::Zone;
 
 mod values;
 
-pub use values::{CorsOrigin, MessageService, Parsed, cors_origin, parsed};
+pub use values::MessageService;
+pub(crate) use values::{CorsOrigin, parsed};
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -37,7 +37,7 @@
 
 #![warn(missing_docs)]
 
-pub mod atomic;
+mod atomic;
 pub mod cli;
 pub mod config;
 pub mod console;
@@ -45,7 +45,7 @@ pub mod document;
 pub mod forward;
 pub mod limits;
 pub mod messages;
-pub mod metrics;
+mod metrics;
 mod platform;
 pub mod reports;
 pub mod server;

@@ -15,10 +15,10 @@
 
 pub mod auth;
 pub mod config;
-pub mod data;
-pub mod i18n;
-pub mod pages;
-pub mod routes;
+mod data;
+mod i18n;
+pub(crate) mod pages;
+mod routes;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -61,7 +61,7 @@ pub struct Console {
 }
 
 /// Renders the service's health with details (see [`crate::service::Service::health_report`]).
-pub type HealthReport = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+pub(crate) type HealthReport = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
 impl Console {
     /// A console over `store`, marking groups through `marks`, for the users in `users`.

@@ -9,7 +9,7 @@ use crate::config::ConfigError;
 use crate::store::Forwarding;
 
 /// The outbox target name of the Sentry project.
-pub const SENTRY: &str = "sentry";
+pub(crate) const SENTRY: &str = "sentry";
 
 crate::config::settings! {
     /// The `--forward-…` flags (and `--console-url`), flattened into `v8help serve`'s.
@@ -90,11 +90,6 @@ impl Webhook {
             target: format!("webhook:{hex}"),
         })
     }
-
-    /// How the console names it: the host and the target (never the path, which may hold a token).
-    pub fn shown(&self) -> String {
-        format!("{} ({})", self.url.host_str().unwrap_or(""), self.target)
-    }
 }
 
 /// Resolved forwarding settings.
@@ -128,7 +123,7 @@ impl ForwardConfig {
     }
 
     /// The outbox rows each stored report brings.
-    pub fn forwarding(&self) -> Forwarding {
+    pub(crate) fn forwarding(&self) -> Forwarding {
         Forwarding {
             every_report: self.sentry.iter().map(|_| SENTRY.to_string()).collect(),
             group_events: self.webhooks.iter().map(|w| w.target.clone()).collect(),
@@ -137,13 +132,13 @@ impl ForwardConfig {
     }
 
     /// Every target this process delivers to.
-    pub fn targets(&self) -> Vec<String> {
+    pub(crate) fn targets(&self) -> Vec<String> {
         let f = self.forwarding();
         f.every_report.into_iter().chain(f.group_events).collect()
     }
 
     /// The console's page of group `key`, when the console's address is known.
-    pub fn group_link(&self, key: &str) -> Option<String> {
+    pub(crate) fn group_link(&self, key: &str) -> Option<String> {
         self.console_url
             .as_ref()
             .map(|base| format!("{base}{}", crate::console::pages::group_url(key)))
@@ -170,7 +165,6 @@ mod tests {
         let c = ForwardConfig::resolve(&args, file).unwrap();
         assert_eq!(c.webhooks.len(), 1);
         assert!(c.webhooks[0].target.starts_with("webhook:") && !c.webhooks[0].target.contains("SECRET"));
-        assert!(!c.webhooks[0].shown().contains("SECRET"));
         assert_eq!(c.threshold, Some(10));
         assert_eq!(
             c.group_link("app:a b").as_deref(),

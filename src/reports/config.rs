@@ -10,7 +10,7 @@ use crate::forward::config::{ForwardArgs, ForwardConfig, ForwardFile};
 use crate::limits::Any;
 
 /// Default of `--reports-db`, also of the `reports` commands'.
-pub const DEFAULT_DB: &str = "sqlite:./v8help-reports.db";
+pub(crate) const DEFAULT_DB: &str = "sqlite:./v8help-reports.db";
 
 crate::config::settings! {
     /// The `--reports-…` flags of `v8help serve`, flattened into its arguments.
@@ -148,12 +148,12 @@ fn archive_size(value: toml::Value) -> Result<u64, String> {
 }
 
 /// Whether a `--reports-db` address names PostgreSQL.
-pub fn is_postgres(db: &str) -> bool {
+pub(crate) fn is_postgres(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
 /// `/reports/`, `reports`, `//reports//` → `/reports`; `/` → `` (methods at the root).
-pub fn normalize_path(path: &str) -> String {
+pub(crate) fn normalize_path(path: &str) -> String {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     if parts.is_empty() {
         String::new()
@@ -163,7 +163,7 @@ pub fn normalize_path(path: &str) -> String {
 }
 
 /// A duration such as `90d`, `24h`, `30m`, `45s` or `2w` (a bare number is seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
@@ -186,7 +186,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// A size such as `20MiB`, `200KB`, `10G` or a bare number of bytes (K, M, G are powers of
 /// 1024, with or without `iB`/`B`).
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);

@@ -35,7 +35,7 @@ use tokio::sync::Notify;
 use crate::watch::{After, Cause, Now, Reloadable, Scope, Stuck};
 
 /// The interface languages messages are written in; a message may also have a `default`.
-pub const LANGUAGES: [&str; 5] = ["ru", "kk", "lv", "hy", "en"];
+pub(super) const LANGUAGES: [&str; 5] = ["ru", "kk", "lv", "hy", "en"];
 /// Largest rules file read.
 const MAX_RULES_BYTES: u64 = 1024 * 1024;
 /// Longest user message accepted, in characters.
@@ -148,8 +148,6 @@ impl Messages {
 pub struct Answer {
     /// `needSendReport`.
     pub send: bool,
-    /// The name of the rule that decided (`None`: the default answer).
-    pub rule: Option<String>,
     bodies: [Bytes; 6],
 }
 
@@ -160,7 +158,7 @@ impl Answer {
     }
 
     /// Renders `{"needSendReport":…,"userMessage":…,"dumpType":…}` for every language.
-    fn render(send: bool, rule: Option<String>, dump: &DumpType, messages: &Messages) -> Answer {
+    fn render(send: bool, dump: &DumpType, messages: &Messages) -> Answer {
         let dump = match dump {
             DumpType::Number(n) => Value::from(*n),
             DumpType::Text(s) => Value::from(s.as_str()),
@@ -169,16 +167,16 @@ impl Answer {
             let v = serde_json::json!({"needSendReport": send, "userMessage": messages.pick(lang), "dumpType": dump});
             Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
         });
-        Answer { send, rule, bodies }
+        Answer { send, bodies }
     }
 
     /// The answer for a group support marked "known": no upload, the note as the message.
-    pub fn known(note: &str) -> Answer {
+    pub(crate) fn known(note: &str) -> Answer {
         let messages = Messages {
             default: Some(note.to_string()),
             ..Messages::default()
         };
-        Answer::render(false, Some("known".into()), &DumpType::Number(0), &messages)
+        Answer::render(false, &DumpType::Number(0), &messages)
     }
 }
 
@@ -300,7 +298,7 @@ impl Default for Rules {
     fn default() -> Rules {
         Rules {
             rules: Vec::new(),
-            default: Answer::render(true, None, &DumpType::Number(0), &default_messages()),
+            default: Answer::render(true, &DumpType::Number(0), &default_messages()),
         }
     }
 }
@@ -381,7 +379,6 @@ impl Rules {
             check_messages(&messages).map_err(|m| at(offset, format!("{name}: message: {m}")))?;
             let answer = Answer::render(
                 spec.send.unwrap_or(default_send),
-                Some(name),
                 spec.dump_type.as_ref().unwrap_or(&default_dump),
                 &messages,
             );
@@ -389,12 +386,12 @@ impl Rules {
         }
         Ok(Rules {
             rules,
-            default: Answer::render(default_send, None, &default_dump, &default_messages),
+            default: Answer::render(default_send, &default_dump, &default_messages),
         })
     }
 
     /// The answer for a request.
-    pub fn decide(&self, r: &Request) -> &Answer {
+    pub(crate) fn decide(&self, r: &Request) -> &Answer {
         self.rules
             .iter()
             .find(|rule| {
@@ -619,7 +616,11 @@ dump_type = 2
         ));
         assert!(compile.send);
         assert_eq!(message(compile, None)["dumpType"], 2);
-        assert_eq!(rules.decide(&req(r#"{"appVersion":"8.3.24.1"}"#)).rule, None);
+        let unmatched = rules.decide(&req(r#"{"appVersion":"8.3.24.1"}"#));
+        assert!(
+            std::ptr::eq(unmatched, &rules.default),
+            "no rule matches: the default answers"
+        );
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub enum CfgError {
 
 /// Errors with the file they concern, for the file layer and the CLI.
 #[derive(Debug, thiserror::Error)]
-pub enum V8iError {
+pub(crate) enum V8iError {
     /// Reading or writing a file failed.
     #[error("{}", path.display())]
     Io {
@@ -70,15 +70,6 @@ pub enum V8iError {
         /// What the system said.
         #[source]
         source: io::Error,
-    },
-    /// An edit was refused.
-    #[error("{}", path.display())]
-    Edit {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: EditError,
     },
     /// A `1CEStart.cfg` could not be decoded.
     #[error("{}", path.display())]

@@ -26,7 +26,7 @@ use crate::time::Zone;
 
 /// How long after a read that looked half-written (an invalid or empty file, caught while
 /// an editor rewrites it in place) the file is read again without waiting for an event.
-pub const SETTLE_DELAY: Duration = Duration::from_millis(250);
+pub(crate) const SETTLE_DELAY: Duration = Duration::from_millis(250);
 
 /// The moment a reload is decided at, read once by the caller (the reload loop, or start-up)
 /// so that the decision itself never reads the clock.
@@ -159,7 +159,7 @@ pub enum Reload {
 impl Reload {
     /// Whether the file may have been caught half-written (or emptied), so that it should be
     /// read again after [`SETTLE_DELAY`] without waiting for an event.
-    pub fn needs_settling(&self) -> bool {
+    pub(crate) fn needs_settling(&self) -> bool {
         matches!(self, Reload::Settling | Reload::Failed(_))
     }
 }
@@ -177,7 +177,7 @@ impl LiveMessage {
 
     /// As [`LiveMessage::load`], logging the first successful load at debug level only:
     /// for the documents of a messages directory, which are summed up in one line.
-    pub fn load_quietly(path: PathBuf, zone: Zone, now: Now) -> Arc<LiveMessage> {
+    pub(crate) fn load_quietly(path: PathBuf, zone: Zone, now: Now) -> Arc<LiveMessage> {
         LiveMessage::load_logged(path, zone, true, now)
     }
 
@@ -215,7 +215,7 @@ impl LiveMessage {
 
     /// Records, without waiting for an attempt in progress, that one did not finish in
     /// time (`problem` is [`ReloadError::TimedOut`] or [`ReloadError::StillReading`]).
-    pub fn publish_stuck(&self, problem: ReloadError) {
+    pub(crate) fn publish_stuck(&self, problem: ReloadError) {
         let problem = problem.to_string();
         let mut status = self.status();
         if status.last_error.as_deref() != Some(problem.as_str()) {
@@ -365,7 +365,7 @@ impl LiveMessage {
 
     /// What the first load did, for a document that has just appeared: `Failed` with the
     /// error it gave if it is not being served, else `Loaded`.
-    pub fn first_outcome(&self) -> Reload {
+    pub(crate) fn first_outcome(&self) -> Reload {
         let record = self.lock_record();
         match (&record.failure, &record.status.last_error) {
             (Some(e), Some(_)) => Reload::Failed(e.clone()),

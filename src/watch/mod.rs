@@ -16,13 +16,14 @@
 //! The loop is generic; what to re-read and how lives with each target. The wiring (which
 //! targets, which SIGHUP, which shutdown) is in [`crate::service`].
 
-pub mod files;
-pub mod live;
-pub mod reload;
+mod files;
+mod live;
+mod reload;
 
-pub use files::{Changes, FileWatch, Scope, parent_dir};
-pub use live::{LiveMessage, Now, Reload, ReloadError, ReloadStatus, SETTLE_DELAY};
-pub use reload::{After, Cause, Reloadable, Stuck, keep};
+pub(crate) use files::{Changes, Scope, parent_dir};
+pub use live::{LiveMessage, Now, Reload};
+pub(crate) use live::{ReloadError, SETTLE_DELAY};
+pub(crate) use reload::{After, Cause, Reloadable, Stuck, keep};
 
 /// The single message file as a reload target: every cause but SIGHUP reads it as usual,
 /// SIGHUP re-parses it even if unchanged.
