@@ -91,9 +91,7 @@ impl<T> Bound<T> for Any {
 /// An accepted range of seconds for a setting.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Seconds {
-    /// Smallest accepted value.
     pub min: f64,
-    /// Largest accepted value.
     pub max: f64,
 }
 
@@ -114,7 +112,6 @@ impl Bound<f64> for Seconds {
 /// A count between 1 and `max`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Count {
-    /// Largest accepted value.
     pub max: usize,
 }
 
@@ -132,7 +129,6 @@ impl Bound<usize> for Count {
 /// A `max-age` of at most `max` seconds.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MaxAge {
-    /// Largest accepted value.
     pub max: u32,
 }
 

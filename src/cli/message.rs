@@ -338,16 +338,13 @@ pub(super) enum LoadError {
     /// The file cannot be read: a start-up style failure (exit code 2).
     #[error("cannot read {}", path.display())]
     Read {
-        /// The document as given.
         path: PathBuf,
-        /// Why reading failed.
         #[source]
         cause: std::io::Error,
     },
     /// The file was read but is not a valid document: the answer of `check` (exit code 1).
     #[error("{}: {cause}", path.display())]
     Invalid {
-        /// The document as given.
         path: PathBuf,
         /// Where and why it is invalid (line, column or field).
         cause: crate::document::DocumentError,

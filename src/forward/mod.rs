@@ -188,7 +188,6 @@ pub(crate) struct ForwardError(String);
 /// and the figures.
 #[derive(Debug)]
 pub(crate) struct Forwarder {
-    /// The settings.
     pub config: ForwardConfig,
     /// The figures of `/metrics`.
     pub metrics: Arc<ForwardMetrics>,

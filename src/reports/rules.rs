@@ -46,16 +46,10 @@ const MAX_MESSAGE_CHARS: usize = 4000;
 pub enum RulesError {
     /// The file cannot be read.
     #[error("{path}: cannot read: {message}")]
-    Read {
-        /// The rules file.
-        path: PathBuf,
-        /// Why.
-        message: String,
-    },
+    Read { path: PathBuf, message: String },
     /// Not valid TOML, or a key or value the rules do not take.
     #[error("{path}:{line}:{column}: {message}")]
     Invalid {
-        /// The rules file.
         path: PathBuf,
         /// 1-based line of the problem.
         line: usize,

@@ -55,16 +55,10 @@ impl Now {
 pub enum ReloadError {
     /// The file is there but cannot be read (permissions, not a regular file, I/O error).
     #[error("{}: cannot read: {cause}", path.display())]
-    Unreadable {
-        /// The message file.
-        path: PathBuf,
-        /// Why reading failed.
-        cause: std::io::Error,
-    },
+    Unreadable { path: PathBuf, cause: std::io::Error },
     /// The file was read but is no valid message document.
     #[error("{}: {cause}", path.display())]
     Invalid {
-        /// The message file.
         path: PathBuf,
         /// What is wrong with the document, and where.
         cause: DocumentError,
@@ -72,7 +66,6 @@ pub enum ReloadError {
     /// The read did not return within its deadline (a hung network mount).
     #[error("{}: reading the file took more than {} s (a hung network mount?)", path.display(), after.as_secs())]
     TimedOut {
-        /// The message file.
         path: PathBuf,
         /// The deadline that passed.
         after: Duration,
@@ -80,7 +73,6 @@ pub enum ReloadError {
     /// A read that overran its deadline has still not returned, so no new one was started.
     #[error("{}: the previous read has not returned after {} s (a hung network mount?)", path.display(), after.as_secs())]
     StillReading {
-        /// The message file.
         path: PathBuf,
         /// The deadline that passed.
         after: Duration,
