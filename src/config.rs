@@ -6,7 +6,7 @@
 //! error-report, forwarding and console settings in the same kind of table in their modules
 //! (`reports::config`, `forward::config`, `console::config`). The entry makes the flag and
 //! variable, the key of the file, their merge and the default, and names the
-//! [`Bound`](crate::limits::Bound) that checks the value. Values with a shape (the CORS
+//! `Bound` that checks the value. Values with a shape (the CORS
 //! origin, the message service) are parsed once, by `values` or the module's bound, into
 //! the typed fields of [`ServeConfig`]; the server never parses a setting again.
 
@@ -237,7 +237,7 @@ pub struct ServeArgs {
     /// TOML file with any of the settings below (keys as the flags, with `_` for `-`).
     #[arg(long, env = "V8HELP_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// `serve`'s own flags, the table above.
+    /// `serve`'s own flags: the `settings!` table of this module.
     #[command(flatten)]
     pub serve: Flags,
     /// Error reports (`--reports-…`).

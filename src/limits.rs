@@ -2,7 +2,7 @@
 //! that keep one client, one file or one flag from taking all memory, CPU or connections.
 //!
 //! Settings are checked once at start-up ([`crate::config::ServeConfig::resolve`]): each
-//! setting's `settings!` entry names its [`Bound`] (one here, or the parser function of a
+//! setting's `settings!` entry names its `Bound` (one here, or the parser function of a
 //! module's setting with a shape of its own); a value out of range is one line naming the
 //! flag and exit code 2, never a panic or an allocation sized by the value.
 //! The README's "Limits" section lists every constant here.

@@ -2,7 +2,7 @@
 //! edited by `v8help users add|remove` and read by the console, which notices edits
 //! without a restart (a removed user's sessions stop working at their next request).
 //!
-//! The file is replaced atomically ([`crate::atomic`]) and kept at mode 0600 on unix: the
+//! The file is replaced atomically (`crate::atomic`) and kept at mode 0600 on unix: the
 //! hashes are slow to attack (argon2id, OWASP's parameters) but still nobody else's business.
 
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 //! for scripts, the same-origin check for changes, and the limiter for failed logins.
 //!
 //! A session token is 32 random bytes sent only in the cookie; the store keeps only its
-//! SHA-256 ([`session_key`]), so a copy of the database opens no session. The CSRF token is
-//! derived from the session token with another label ([`csrf_token`]): forms carry it, and
+//! SHA-256 (`session_key`), so a copy of the database opens no session. The CSRF token is
+//! derived from the session token with another label (`csrf_token`): forms carry it, and
 //! a request without the cookie's secret cannot produce it.
 
 use std::collections::HashMap;

@@ -9,9 +9,9 @@
 //!
 //! - [`config`]: `--admin-listen` and `--users`.
 //! - [`auth`]: sessions, CSRF, Basic, same-origin checks, the failed-login limiter.
-//! - [`data`]: marking through the reports service ([`MarkGroup`]), chart series.
-//! - [`pages`] and [`i18n`]: the HTML (auto-escaped maud templates) in Russian and English.
-//! - [`routes`]: the router.
+//! - `data`: marking through the reports service ([`MarkGroup`]), chart series.
+//! - `pages` and `i18n`: the HTML (auto-escaped maud templates) in Russian and English.
+//! - `routes`: the router.
 
 pub mod auth;
 pub mod config;

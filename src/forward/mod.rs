@@ -6,7 +6,7 @@
 //! transaction as the report ([`crate::store::outbox`]); the delivery task here claims due
 //! rows under a lease, delivers them, and records the outcome: delivered, retried later with
 //! exponential backoff (the time is in the row, so it survives restarts), or given up after
-//! [`MAX_ATTEMPTS`] or a refusal that no retry can change. Replicas sharing a PostgreSQL
+//! `MAX_ATTEMPTS` or a refusal that no retry can change. Replicas sharing a PostgreSQL
 //! store claim with `FOR UPDATE SKIP LOCKED`, so each row is delivered by one of them.
 //! A `429` stops deliveries to that target for its `Retry-After` (or Sentry's
 //! `X-Sentry-Rate-Limits`). Outcomes are counted in `/metrics` and failures listed in the
@@ -14,7 +14,7 @@
 //!
 //! - [`config`]: the settings.
 //! - [`sentry`]: the DSN, the event and the envelope.
-//! - [`webhook`]: the webhook body.
+//! - `webhook`: the webhook body.
 
 pub mod config;
 pub mod sentry;

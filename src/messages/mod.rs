@@ -8,8 +8,8 @@
 //! itself swapped whole (`ArcSwap`) when a base appears or goes. A request is one map
 //! lookup by the `&str` of its path and one snapshot load: no allocation, no lock.
 //!
-//! [`DirReload`] keeps the map in step with the directory, as a target of the one reload
-//! loop ([`crate::watch::keep`]; so every read runs on a blocking thread under the file-read
+//! `DirReload` keeps the map in step with the directory, as a target of the one reload
+//! loop (`crate::watch::keep`; so every read runs on a blocking thread under the file-read
 //! deadline): an event names a file, and only that file is re-read and re-rendered; a deleted file is dropped only once it has stayed
 //! deleted for [`DELETE_GRACE`]; a ConfigMap `..data` swap or a lost event re-checks every
 //! file by its metadata, reading only those that changed.
@@ -127,7 +127,7 @@ impl Messages {
     }
 
     /// Re-reads one base's file now (what an event for `NAME.json` does), adding the base
-    /// if the file is new. A missing file is only noted: see [`Messages::drop_if_gone`].
+    /// if the file is new. A missing file is only noted: see `Messages::drop_if_gone`.
     pub fn refresh(&self, name: &str, now: Now) -> dir::Refreshed {
         let mut files = self.lock();
         dir::refresh(self, &mut files, name, now)

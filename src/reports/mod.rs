@@ -2,13 +2,13 @@
 //! login-failure events thin clients POST after a failed start, taken on the public
 //! listeners and kept in the [`crate::store`].
 //!
-//! The flow: [`intake`] reads the request; getInfo is answered from memory by the live
-//! [`rules`] and the in-memory set of groups support marked "known" (never the store);
-//! pushReport's archive is checked ([`archive`]), its `report.json` read ([`report`]) and
+//! The flow: `intake` reads the request; getInfo is answered from memory by the live
+//! `rules` and the in-memory set of groups support marked "known" (never the store);
+//! pushReport's archive is checked ([`archive`]), its `report.json` read (`report`) and
 //! the report stored, answered 200 only once committed. Login failures go through a bounded
 //! queue to the store in batches; a full queue drops (and counts) the event, so the message
 //! answer never waits. [`Reports`] holds all of it for the server, the console and the CLI.
-//! Its background work also re-reads the marks from the store every [`MARKS_REFRESH`] (a
+//! Its background work also re-reads the marks from the store every `MARKS_REFRESH` (a
 //! mark set on another replica reaches this one's getInfo), and runs the forwarding
 //! delivery task ([`crate::forward`]).
 

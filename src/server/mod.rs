@@ -2,8 +2,8 @@
 //! listener for use behind a reverse proxy, connection limits and timeouts, and graceful
 //! shutdown.
 //!
-//! The server gets only what it serves: [`Listeners::bind`] does everything that can fail
-//! at start-up (ports, the TLS configuration), and [`run`] serves an [`App`] on them until
+//! The server gets only what it serves: `Listeners::bind` does everything that can fail
+//! at start-up (ports, the TLS configuration), and `run` serves an `App` on them until
 //! its shutdown token is cancelled. What keeps the served state fresh (file watchers, the
 //! report service) is wired up by [`crate::service`], not here.
 

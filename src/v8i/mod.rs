@@ -15,7 +15,7 @@
 //!   so everything it was not asked to change stays identical.
 //! - [`parse_start_cfg`] reads `1CEStart.cfg` (UTF-16LE or UTF-8) for its
 //!   `CommonInfoBases=` entries.
-//! - [`replace_file`] (in `file`) is the only I/O: backup, then atomic replace, refusing if the
+//! - `replace_file` (in `file`) is the only I/O: backup, then atomic replace, refusing if the
 //!   file changed since it was read.
 
 mod cfg;

@@ -139,7 +139,7 @@ pub enum Reload {
     Loaded,
     /// The file holds what was already seen: nothing to do.
     Unchanged,
-    /// The file is empty; it is applied only once it has stayed empty for [`SETTLE_DELAY`]
+    /// The file is empty; it is applied only once it has stayed empty for `SETTLE_DELAY`
     /// (an in-place save truncates first), so the caller should re-check then.
     Settling,
     /// The file is missing; the last good message stays.
@@ -221,7 +221,7 @@ impl LiveMessage {
     /// Reads, validates and swaps in the file, deciding by `now`. `force` (SIGHUP, start-up)
     /// re-parses an unchanged file and takes an empty file at once; otherwise an empty file
     /// is applied only once it has been read empty, with no other content in between, for
-    /// [`SETTLE_DELAY`].
+    /// `SETTLE_DELAY`.
     ///
     /// Blocking (it reads the file): the reload loop runs it on a blocking thread under a
     /// deadline.

@@ -6,12 +6,12 @@
 //!      reload ──spawn_blocking + deadline──▶ Reloadable::reload(cause, now) ──▶ live state
 //! ```
 //!
-//! - [`files`]: the file-watch stage. The notify callback only forwards events; an async
+//! - `files`: the file-watch stage. The notify callback only forwards events; an async
 //!   task owning the watcher filters them and hands over one batch at a time.
-//! - [`live`]: the live state, [`LiveMessage`]: the snapshot being served and its status,
+//! - `live`: the live state, [`LiveMessage`]: the snapshot being served and its status,
 //!   swapped only after a whole file was read, parsed and validated.
-//! - [`reload`]: the one loop every file-backed thing uses (the message, the certificate,
-//!   the messages directory), through the [`Reloadable`] trait.
+//! - `reload`: the one loop every file-backed thing uses (the message, the certificate,
+//!   the messages directory), through the `Reloadable` trait.
 //!
 //! The loop is generic; what to re-read and how lives with each target. The wiring (which
 //! targets, which SIGHUP, which shutdown) is in [`crate::service`].
