@@ -5,10 +5,12 @@
 //! Each setting is one entry of a `settings!` table: `serve`'s own in the table below, the
 //! error-report, forwarding and console settings in the same kind of table in their modules
 //! (`reports::config`, `forward::config`, `console::config`). The entry makes the flag and
-//! variable, the key of the file, their merge and the default, and names the
-//! `Bound` that checks the value. Values with a shape (the CORS
-//! origin, the message service) are parsed once, by `values` or the module's bound, into
-//! the typed fields of [`ServeConfig`]; the server never parses a setting again.
+//! variable, the key of the file, their merge and the default, and names the `Bound` that
+//! checks the value; each of `serve`'s own entries is also a field of [`ServeConfig`], but
+//! for the few inputs that `ServeConfig::resolve` combines (`--cert` and `--key` into
+//! `tls_files`). Values with a shape (the CORS origin, the message service) are parsed
+//! once, by `values` or the module's bound, into typed values; the server never parses a
+//! setting again.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -70,9 +72,17 @@ pub enum ConfigError {
 /// `console`), after a line naming the three types it makes: `Args, File, Values;`. From the
 /// one entry come the clap argument (flag and variable) of `Args`, flattened into
 /// [`ServeArgs`]; the key `name` of the `--config` file, read by `File`; and a field of
-/// `Values`: the flag or variable over the file, checked by its
-/// [`Bound`](crate::limits::Bound) (an error naming the flag), else the default after `=`.
-/// The module turns its `Values` into its part of [`ServeConfig`].
+/// `Values`: the flag or variable over the file, checked by its `Bound` (an error naming the
+/// flag), else the default after `=`.
+///
+/// A group may also name its resolved struct after its three types (`=> pub struct
+/// ServeConfig from v { … }`, with the fields no single entry gives, each with its default,
+/// which may read the table's values as `v`): then every entry is also a field of that
+/// struct, with the entry's help as its doc, filled from `Values` by the generated
+/// `from_values`, and the struct's `Default` is every default; except the entries marked
+/// `, input` after their default, which the module's own code turns into other fields
+/// (`--cert` and `--key` into `tls_files`). Without that struct, the module turns its
+/// `Values` into its part of [`ServeConfig`] itself.
 ///
 /// After `type clap parses`, `as T` names another type for the file's value (a size is a
 /// string on the command line, a number or a string in the file); after `VALUE_NAME`, more
@@ -80,11 +90,47 @@ pub enum ConfigError {
 macro_rules! settings {
     (
         $(#[doc = $args_doc:literal])*
+        $args:ident, $file:ident, $values:ident
+        => $(#[doc = $config_doc:literal])* pub struct $config:ident from $v:ident {
+            $( $(#[doc = $extra_doc:literal])* $extra:ident: $extra_ty:ty = $extra_default:expr, )*
+        };
+        $(
+            $(#[doc = $help:literal])*
+            $name:ident($flag:literal, $env:literal $(, $value_name:literal $(, $clap:ident = $clap_value:expr)*)?):
+                $arg:ty $(as $raw:ty)?, $bound:expr => $out:ty = $default:expr $(, $kind:ident)?;
+        )*
+    ) => {
+        $crate::config::settings! {
+            $(#[doc = $args_doc])*
+            $args, $file, $values;
+            $(
+                $(#[doc = $help])*
+                $name($flag, $env $(, $value_name $(, $clap = $clap_value)*)?):
+                    $arg $(as $raw)?, $bound => $out = $default $(, $kind)?;
+            )*
+        }
+
+        $crate::config::resolved! {
+            [$(#[doc = $config_doc])*] $config, $values, $v,
+            [$( $(#[doc = $extra_doc])* pub $extra: $extra_ty, )*],
+            [$( $extra: $extra_default, )*];
+            $( { $(#[doc = $help])* } $($kind)? $name: $out; )*
+        }
+
+        impl Default for $config {
+            /// Every setting at its default.
+            fn default() -> Self {
+                $config::from_values($values::default())
+            }
+        }
+    };
+    (
+        $(#[doc = $args_doc:literal])*
         $args:ident, $file:ident, $values:ident;
         $(
             $(#[doc = $help:literal])*
             $name:ident($flag:literal, $env:literal $(, $value_name:literal $(, $clap:ident = $clap_value:expr)*)?):
-                $arg:ty $(as $raw:ty)?, $bound:expr => $out:ty = $default:expr;
+                $arg:ty $(as $raw:ty)?, $bound:expr => $out:ty = $default:expr $(, $kind:ident)?;
         )*
     ) => {
         $(#[doc = $args_doc])*
@@ -160,6 +206,46 @@ macro_rules! settings {
 }
 pub(crate) use settings;
 
+/// The resolved struct of a `settings!` group that names one: walks the entries, making a
+/// field (with the entry's help as its doc) and a line of `from_values` of each entry marked
+/// `pub`, and skipping the others.
+macro_rules! resolved {
+    // Every entry walked: the struct and `from_values`.
+    ([$($doc:tt)*] $config:ident, $values:ident, $v:ident, [$($field:tt)*], [$($init:tt)*];) => {
+        $($doc)*
+        #[derive(Debug, Clone)]
+        pub struct $config {
+            $($field)*
+        }
+
+        impl $config {
+            /// The settings of the table as they are, and the other fields at their default.
+            fn from_values($v: $values) -> $config {
+                $config { $($init)* }
+            }
+        }
+    };
+    // An input: no field of its own.
+    ([$($doc:tt)*] $config:ident, $values:ident, $v:ident, [$($field:tt)*], [$($init:tt)*];
+        { $(#[doc = $help:literal])* } input $name:ident: $ty:ty; $($rest:tt)*) => {
+        $crate::config::resolved! {
+            [$($doc)*] $config, $values, $v, [$($field)*], [$($init)*];
+            $($rest)*
+        }
+    };
+    // Any other entry: a field of the same name and type.
+    ([$($doc:tt)*] $config:ident, $values:ident, $v:ident, [$($field:tt)*], [$($init:tt)*];
+        { $(#[doc = $help:literal])* } $name:ident: $ty:ty; $($rest:tt)*) => {
+        $crate::config::resolved! {
+            [$($doc)*] $config, $values, $v,
+            [$($field)* $(#[doc = $help])* pub $name: $ty,],
+            [$($init)* $name: $v.$name,];
+            $($rest)*
+        }
+    };
+}
+pub(crate) use resolved;
+
 /// The type of a setting's value in the file: the one named after `as`, else what the flag's
 /// type holds.
 macro_rules! file_value {
@@ -174,15 +260,40 @@ pub(crate) use file_value;
 
 settings! {
     /// `v8help serve`'s own flags (listening, the message, serving limits).
-    Flags, File, Values;
+    Flags, File, Values =>
+    /// Fully resolved settings of a running service: every setting of the table but the
+    /// inputs as it is, and these, which `ServeConfig::resolve` makes from the inputs.
+    pub struct ServeConfig from v {
+        /// Certificate and key files (`--cert`, `--key`); `None` means the in-memory
+        /// self-signed certificate.
+        tls_files: Option<(PathBuf, PathBuf)> = None,
+        /// Zone in which local date-times of the document (`starts`, `expires`) are read
+        /// (`--tz`; the library default is UTC).
+        zone: Zone = Zone::UTC,
+        /// Why the zone is UTC although none was asked for, to be logged at start.
+        zone_warning: Option<String> = None,
+        /// Most connections open at once from one client IP address
+        /// (`--max-connections-per-address`): one client cannot take every slot.
+        max_connections_per_address: usize = (v.max_connections / 4).max(1),
+        /// How long a client may take to finish its TLS handshake.
+        handshake_timeout: Duration = Duration::from_secs(10),
+        /// How long a client may take to send a POST body.
+        body_timeout: Duration = Duration::from_secs(10),
+        /// Error reports (`--reports-…`); `None`: not taken (`--reports-db off`, and the
+        /// library default so that embedding code opts in).
+        reports: Option<crate::reports::ReportsConfig> = None,
+        /// The support console (`--admin-listen`, `--users`); `None`: not served (`off`, no
+        /// report store, and the library default).
+        console: Option<crate::console::config::ConsoleConfig> = None,
+    };
     /// HTTPS address to listen on [default: 127.0.0.1:8443].
     listen("--listen", "V8HELP_LISTEN", "ADDR"): Option<SocketAddr>, Any => SocketAddr =
         SocketAddr::from(([127, 0, 0, 1], 8443));
     /// Certificate chain, PEM (with --key). Without both, an in-memory self-signed
     /// certificate for localhost/127.0.0.1 is used.
-    cert("--cert", "V8HELP_CERT", "PEM"): Option<PathBuf>, Any => Option<PathBuf> = None;
+    cert("--cert", "V8HELP_CERT", "PEM"): Option<PathBuf>, Any => Option<PathBuf> = None, input;
     /// Private key, PEM (with --cert).
-    key("--key", "V8HELP_KEY", "PEM"): Option<PathBuf>, Any => Option<PathBuf> = None;
+    key("--key", "V8HELP_KEY", "PEM"): Option<PathBuf>, Any => Option<PathBuf> = None, input;
     /// Also serve plain HTTP on this address (for use behind a reverse proxy).
     http_listen("--http-listen", "V8HELP_HTTP_LISTEN", "ADDR"): Option<SocketAddr>, Any => Option<SocketAddr> = None;
     /// The message document [default: ./message.json].
@@ -191,7 +302,7 @@ settings! {
     /// /NAME/message.json and /NAME/help [default: none].
     messages("--messages", "V8HELP_MESSAGES", "DIR"): Option<PathBuf>, Any => Option<PathBuf> = None;
     /// Time zone for local date-times, an IANA name such as Europe/Moscow [default: the system's].
-    tz("--tz", "V8HELP_TZ", "ZONE"): Option<String>, parsed::<Zone>() => Option<Zone> = None;
+    tz("--tz", "V8HELP_TZ", "ZONE"): Option<String>, parsed::<Zone>() => Option<Zone> = None, input;
     /// Cap for Cache-Control max-age, in seconds [default: 30].
     max_age("--max-age", "V8HELP_MAX_AGE", "SECONDS"): Option<u32>, limits::MAX_AGE => u32 = 30;
     /// Access-Control-Allow-Origin for browsers [default: *].
@@ -225,7 +336,7 @@ settings! {
     /// Most connections open at once from one client address [default: a quarter of --max-connections].
     // Its bound and its default come from --max-connections' value: see `ServeConfig::resolve`.
     max_connections_per_address("--max-connections-per-address", "V8HELP_MAX_CONNECTIONS_PER_ADDRESS", "N"):
-        Option<usize>, Any => Option<usize> = None;
+        Option<usize>, Any => Option<usize> = None, input;
     /// Show the message file's path and reload errors in the public /healthz.
     health_details("--health-details", "V8HELP_HEALTH_DETAILS"): bool, Any => bool = false;
 }
@@ -357,71 +468,6 @@ impl<T> Source for Vec<T> {
     }
 }
 
-/// Fully resolved settings of a running service.
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    /// HTTPS address to listen on (`--listen`).
-    pub listen: SocketAddr,
-    /// Certificate and key files; `None` means the in-memory self-signed certificate.
-    pub tls_files: Option<(PathBuf, PathBuf)>,
-    /// Plain-HTTP address for use behind a reverse proxy (`--http-listen`); `None`: HTTPS only.
-    pub http_listen: Option<SocketAddr>,
-    /// The message document to watch and serve (`--message`).
-    pub message: PathBuf,
-    /// The directory of per-base documents (`--messages`); `None`: only the root document.
-    pub messages: Option<PathBuf>,
-    /// Zone in which local date-times of the document (`starts`, `expires`) are read (`--tz`).
-    pub zone: Zone,
-    /// Why the zone is UTC although none was asked for, to be logged at start.
-    pub zone_warning: Option<String>,
-    /// Cap, in seconds, for the `Cache-Control` max-age of message responses (`--max-age`).
-    pub max_age: u32,
-    /// `Access-Control-Allow-Origin` sent so browsers may read the message (`--cors-origin`).
-    pub cors_origin: http::HeaderValue,
-    /// The message service the web help page asks (`--message-service`); `None`: the
-    /// `message.json` next to the page.
-    pub message_service: Option<MessageService>,
-    /// Whether to log one line per request (`--access-log`).
-    pub access_log: bool,
-    /// Most connections served at once across all workers (`--max-connections`).
-    pub max_connections: usize,
-    /// Most connections open at once from one client IP address
-    /// (`--max-connections-per-address`): one client cannot take every slot.
-    pub max_connections_per_address: usize,
-    /// How long an idle keep-alive connection is kept, on both protocols (`--keepalive-timeout`).
-    pub keepalive_timeout: Duration,
-    /// Whether the public `/healthz` shows the file's path and reload errors (`--health-details`).
-    pub health_details: bool,
-    /// Worker threads, each with its own single-threaded runtime and listener.
-    pub workers: usize,
-    /// Time between safety re-reads of the message file, catching events the OS dropped
-    /// (`--recheck-interval`).
-    pub recheck_interval: Duration,
-    /// How long in-flight requests get to finish after SIGINT/SIGTERM (`--shutdown-timeout`).
-    pub shutdown_timeout: Duration,
-    /// How long a new connection may take to send its first complete request head
-    /// (`--header-timeout`; slowloris and quiet-connection guard).
-    pub header_timeout: Duration,
-    /// How long a client may take to finish its TLS handshake.
-    pub handshake_timeout: Duration,
-    /// How long a client may take to send a POST body.
-    pub body_timeout: Duration,
-    /// Error reports (`--reports-…`); `None`: not taken (`--reports-db off`, and the
-    /// library default so that embedding code opts in).
-    pub reports: Option<crate::reports::ReportsConfig>,
-    /// The support console (`--admin-listen`, `--users`); `None`: not served (`off`, no
-    /// report store, and the library default).
-    pub console: Option<crate::console::config::ConsoleConfig>,
-}
-
-impl Default for ServeConfig {
-    /// Every setting at its table's default; the self-signed certificate, UTC, and neither
-    /// reports nor the console, so that embedding code opts in.
-    fn default() -> Self {
-        ServeConfig::from_values(Values::default())
-    }
-}
-
 impl ServeConfig {
     /// Resolves flags and environment (already in `args`), the TOML file they name, and defaults.
     pub fn resolve(args: &ServeArgs) -> Result<ServeConfig, ConfigError> {
@@ -471,36 +517,6 @@ impl ServeConfig {
             console,
             ..config
         })
-    }
-
-    /// The table's settings as they are, with what `resolve` derives from them at its
-    /// default.
-    fn from_values(v: Values) -> ServeConfig {
-        ServeConfig {
-            listen: v.listen,
-            tls_files: None,
-            http_listen: v.http_listen,
-            message: v.message,
-            messages: v.messages,
-            zone: Zone::UTC,
-            zone_warning: None,
-            max_age: v.max_age,
-            cors_origin: v.cors_origin,
-            message_service: v.message_service,
-            access_log: v.access_log,
-            max_connections: v.max_connections,
-            max_connections_per_address: (v.max_connections / 4).max(1),
-            keepalive_timeout: v.keepalive_timeout,
-            health_details: v.health_details,
-            workers: v.workers,
-            recheck_interval: v.recheck_interval,
-            shutdown_timeout: v.shutdown_timeout,
-            header_timeout: v.header_timeout,
-            handshake_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(10),
-            reports: None,
-            console: None,
-        }
     }
 }
 
@@ -556,6 +572,36 @@ mod tests {
         assert_eq!(c.max_age, 7);
         assert_eq!(c.zone.name(), "Asia/Almaty");
         assert_eq!(c.cors_origin, "*");
+    }
+
+    #[test]
+    fn the_defaults_are_the_readme_s() {
+        let c = ServeConfig::default();
+        assert_eq!(c.listen, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(
+            (c.message, c.messages, c.tls_files, c.http_listen),
+            ("message.json".into(), None, None, None)
+        );
+        assert_eq!((c.max_age, c.message_service), (30, None));
+        assert_eq!(c.cors_origin, "*");
+        assert_eq!((c.max_connections, c.max_connections_per_address), (20_000, 5_000));
+        assert_eq!(
+            [
+                c.recheck_interval,
+                c.shutdown_timeout,
+                c.header_timeout,
+                c.keepalive_timeout
+            ],
+            [5, 10, 10, 60].map(Duration::from_secs)
+        );
+        assert!(!c.access_log && !c.health_details && c.reports.is_none() && c.console.is_none());
+        let r = crate::reports::ReportsConfig::with_db("sqlite:x.db");
+        assert_eq!((r.path.as_str(), r.max_size, r.max_bytes), ("/reports", 20 << 20, None));
+        assert_eq!(
+            (r.spool, r.spool_max),
+            (PathBuf::from("./v8help-reports-spool"), 1 << 30)
+        );
+        assert_eq!(r.retention, Duration::from_secs(90 * 86_400));
     }
 
     #[test]
