@@ -6,9 +6,9 @@
 //! error-report, forwarding and console settings in the same kind of table in their modules
 //! (`reports::config`, `forward::config`, `console::config`). The entry makes the flag and
 //! variable, the key of the file, their merge and the default, and names the `Bound` that
-//! checks the value; each of `serve`'s own entries is also a field of [`ServeConfig`], but
-//! for the few inputs that `ServeConfig::resolve` combines (`--cert` and `--key` into
-//! `tls_files`). Values with a shape (the CORS origin, the message service) are parsed
+//! checks the value; each entry is also a field of the resolved settings ([`ServeConfig`],
+//! `ReportsConfig`, `ForwardConfig`), but for the few inputs that the module's `resolve`
+//! combines (`--cert` and `--key` into `tls_files`). Values with a shape (the CORS origin, the message service) are parsed
 //! once, by `values` or the module's bound, into typed values; the server never parses a
 //! setting again.
 
@@ -75,14 +75,15 @@ pub enum ConfigError {
 /// `Values`: the flag or variable over the file, checked by its `Bound` (an error naming the
 /// flag), else the default after `=`.
 ///
-/// A group may also name its resolved struct after its three types (`=> pub struct
-/// ServeConfig from v { … }`, with the fields no single entry gives, each with its default,
-/// which may read the table's values as `v`): then every entry is also a field of that
-/// struct, with the entry's help as its doc, filled from `Values` by the generated
-/// `from_values`, and the struct's `Default` is every default; except the entries marked
-/// `, input` after their default, which the module's own code turns into other fields
-/// (`--cert` and `--key` into `tls_files`). Without that struct, the module turns its
-/// `Values` into its part of [`ServeConfig`] itself.
+/// A group may also name its resolved struct after its three types (`=> #[derive(…)] pub
+/// struct ServeConfig from v { … }`, with the fields no single entry gives, each with its
+/// default, which may read the table's values as `v`): then every entry is also a field of
+/// that struct, with the entry's help as its doc, filled from `Values` by the generated
+/// `from_values`, and the struct's `Default` is every default. After an entry's default,
+/// `, field NAME` names its field otherwise (`reports_db` is `ReportsConfig::db`), and
+/// `, input` makes it no field: the module's own code turns it into others (`--cert` and
+/// `--key` into `tls_files`). Without that struct, the module turns its `Values` into its
+/// part of [`ServeConfig`] itself.
 ///
 /// After `type clap parses`, `as T` names another type for the file's value (a size is a
 /// string on the command line, a number or a string in the file); after `VALUE_NAME`, more
@@ -91,13 +92,13 @@ macro_rules! settings {
     (
         $(#[doc = $args_doc:literal])*
         $args:ident, $file:ident, $values:ident
-        => $(#[doc = $config_doc:literal])* pub struct $config:ident from $v:ident {
+        => $(#[$config_attr:meta])* pub struct $config:ident from $v:ident {
             $( $(#[doc = $extra_doc:literal])* $extra:ident: $extra_ty:ty = $extra_default:expr, )*
         };
         $(
             $(#[doc = $help:literal])*
             $name:ident($flag:literal, $env:literal $(, $value_name:literal $(, $clap:ident = $clap_value:expr)*)?):
-                $arg:ty $(as $raw:ty)?, $bound:expr => $out:ty = $default:expr $(, $kind:ident)?;
+                $arg:ty $(as $raw:ty)?, $bound:expr => $out:ty = $default:expr $(, $kind:ident $($field:ident)?)?;
         )*
     ) => {
         $crate::config::settings! {
@@ -106,15 +107,15 @@ macro_rules! settings {
             $(
                 $(#[doc = $help])*
                 $name($flag, $env $(, $value_name $(, $clap = $clap_value)*)?):
-                    $arg $(as $raw)?, $bound => $out = $default $(, $kind)?;
+                    $arg $(as $raw)?, $bound => $out = $default $(, $kind $($field)?)?;
             )*
         }
 
         $crate::config::resolved! {
-            [$(#[doc = $config_doc])*] $config, $values, $v,
+            [$(#[$config_attr])*] $config, $values, $v,
             [$( $(#[doc = $extra_doc])* pub $extra: $extra_ty, )*],
             [$( $extra: $extra_default, )*];
-            $( { $(#[doc = $help])* } $($kind)? $name: $out; )*
+            $( { $(#[doc = $help])* } $($kind $($field)?)? $name: $out; )*
         }
 
         impl Default for $config {
@@ -130,7 +131,7 @@ macro_rules! settings {
         $(
             $(#[doc = $help:literal])*
             $name:ident($flag:literal, $env:literal $(, $value_name:literal $(, $clap:ident = $clap_value:expr)*)?):
-                $arg:ty $(as $raw:ty)?, $bound:expr => $out:ty = $default:expr $(, $kind:ident)?;
+                $arg:ty $(as $raw:ty)?, $bound:expr => $out:ty = $default:expr $(, $kind:ident $($field:ident)?)?;
         )*
     ) => {
         $(#[doc = $args_doc])*
@@ -213,7 +214,6 @@ macro_rules! resolved {
     // Every entry walked: the struct and `from_values`.
     ([$($doc:tt)*] $config:ident, $values:ident, $v:ident, [$($field:tt)*], [$($init:tt)*];) => {
         $($doc)*
-        #[derive(Debug, Clone)]
         pub struct $config {
             $($field)*
         }
@@ -230,6 +230,16 @@ macro_rules! resolved {
         { $(#[doc = $help:literal])* } input $name:ident: $ty:ty; $($rest:tt)*) => {
         $crate::config::resolved! {
             [$($doc)*] $config, $values, $v, [$($field)*], [$($init)*];
+            $($rest)*
+        }
+    };
+    // An entry whose field has another name.
+    ([$($doc:tt)*] $config:ident, $values:ident, $v:ident, [$($field:tt)*], [$($init:tt)*];
+        { $(#[doc = $help:literal])* } field $as:ident $name:ident: $ty:ty; $($rest:tt)*) => {
+        $crate::config::resolved! {
+            [$($doc)*] $config, $values, $v,
+            [$($field)* $(#[doc = $help])* pub $as: $ty,],
+            [$($init)* $as: $v.$name,];
             $($rest)*
         }
     };
@@ -263,6 +273,7 @@ settings! {
     Flags, File, Values =>
     /// Fully resolved settings of a running service: every setting of the table but the
     /// inputs as it is, and these, which `ServeConfig::resolve` makes from the inputs.
+    #[derive(Debug, Clone)]
     pub struct ServeConfig from v {
         /// Certificate and key files (`--cert`, `--key`); `None` means the in-memory
         /// self-signed certificate.

@@ -13,17 +13,20 @@ pub(crate) const SENTRY: &str = "sentry";
 
 crate::config::settings! {
     /// The `--forward-…` flags (and `--console-url`), flattened into `v8help serve`'s.
-    ForwardArgs, ForwardFile, ForwardValues;
+    ForwardArgs, ForwardFile, ForwardValues =>
+    /// Resolved forwarding settings.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct ForwardConfig from v {};
     /// Sentry DSN (https://KEY@HOST/PROJECT): one event per error report, with report.json
     /// and the screenshot attached [default: none].
-    forward_sentry("--forward-sentry", "V8HELP_FORWARD_SENTRY", "DSN"): Option<String>, sentry => Option<Dsn> = None;
+    forward_sentry("--forward-sentry", "V8HELP_FORWARD_SENTRY", "DSN"): Option<String>, sentry => Option<Dsn> = None, field sentry;
     /// Webhook URL for a JSON POST on every new group and when a group reaches
     /// --forward-threshold reports; repeatable (in the variable: comma-separated) [default: none].
     forward_webhook("--forward-webhook", "V8HELP_FORWARD_WEBHOOK", "URL", value_delimiter = ','):
-        Vec<String>, webhooks => Vec<Webhook> = Vec::new();
+        Vec<String>, webhooks => Vec<Webhook> = Vec::new(), field webhooks;
     /// Report count of a group that is announced to the webhooks once reached [default: new
     /// groups only].
-    forward_threshold("--forward-threshold", "V8HELP_FORWARD_THRESHOLD", "N"): Option<u64>, threshold => Option<u64> = None;
+    forward_threshold("--forward-threshold", "V8HELP_FORWARD_THRESHOLD", "N"): Option<u64>, threshold => Option<u64> = None, field threshold;
     /// The support console's address as support opens it (https://support.example.ru), for
     /// the links in webhooks and Sentry events [default: no link].
     console_url("--console-url", "V8HELP_CONSOLE_URL", "URL"): Option<String>, console_url => Option<String> = None;
@@ -92,29 +95,10 @@ impl Webhook {
     }
 }
 
-/// Resolved forwarding settings.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ForwardConfig {
-    /// The Sentry project, if any.
-    pub sentry: Option<Dsn>,
-    /// The webhooks.
-    pub webhooks: Vec<Webhook>,
-    /// `--forward-threshold`.
-    pub threshold: Option<u64>,
-    /// The console's public base URL, without a trailing `/`.
-    pub console_url: Option<String>,
-}
-
 impl ForwardConfig {
     /// Flags and environment win over the file.
     pub(crate) fn resolve(args: &ForwardArgs, file: ForwardFile) -> Result<ForwardConfig, ConfigError> {
-        let v = ForwardValues::read(args, file)?;
-        Ok(ForwardConfig {
-            sentry: v.forward_sentry,
-            webhooks: v.forward_webhook,
-            threshold: v.forward_threshold,
-            console_url: v.console_url,
-        })
+        Ok(ForwardConfig::from_values(ForwardValues::read(args, file)?))
     }
 
     /// Whether anything is forwarded.

@@ -14,62 +14,44 @@ pub(crate) const DEFAULT_DB: &str = "sqlite:./v8help-reports.db";
 
 crate::config::settings! {
     /// The `--reports-…` flags of `v8help serve`, flattened into its arguments.
-    ReportsArgs, ReportsFile, ReportsValues;
+    ReportsArgs, ReportsFile, ReportsValues =>
+    /// Resolved error-report settings: the table's, and where reports are forwarded.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct ReportsConfig from v {
+        /// Where reports are forwarded (Sentry, webhooks); empty: nowhere.
+        forward: ForwardConfig = ForwardConfig::default(),
+    };
     /// Where error reports are kept: sqlite:PATH, postgres://USER@HOST/DB (shared by
     /// replicas), or `off` to take none [default: sqlite:./v8help-reports.db].
-    reports_db("--reports-db", "V8HELP_REPORTS_DB", "ADDRESS"): Option<String>, Any => String = DEFAULT_DB.into();
+    reports_db("--reports-db", "V8HELP_REPORTS_DB", "ADDRESS"): Option<String>, Any => String = DEFAULT_DB.into(), field db;
     /// Path under which the error-registration service answers getInfo and pushReport
     /// [default: /reports/].
+    // `ReportsConfig::path` holds it normalized: starting with `/`, ending without (`/reports`).
     reports_path("--reports-path", "V8HELP_REPORTS_PATH", "PATH"): Option<String>, service_path => String =
-        normalize_path("/reports/");
+        normalize_path("/reports/"), field path;
     /// TOML rules deciding the getInfo answers (hot-reloaded) [default: send every report].
-    reports_rules("--reports-rules", "V8HELP_REPORTS_RULES", "FILE"): Option<PathBuf>, Any => Option<PathBuf> = None;
+    reports_rules("--reports-rules", "V8HELP_REPORTS_RULES", "FILE"): Option<PathBuf>, Any => Option<PathBuf> = None, field rules;
     /// Largest report archive taken, e.g. 20MiB; larger ones get 413 [default: 20MiB].
     reports_max_size("--reports-max-size", "V8HELP_REPORTS_MAX_SIZE", "SIZE"):
-        Option<String> as toml::Value, archive_size => u64 = 20 * 1024 * 1024;
+        Option<String> as toml::Value, archive_size => u64 = 20 * 1024 * 1024, field max_size;
     /// How long reports and login failures are kept, e.g. 90d [default: 90d].
     reports_retention("--reports-retention", "V8HELP_REPORTS_RETENTION", "DURATION"):
-        Option<String>, |text: String| parse_duration(&text) => Duration = Duration::from_secs(90 * 86_400);
+        Option<String>, |text: String| parse_duration(&text) => Duration = Duration::from_secs(90 * 86_400), field retention;
     /// Most bytes of archives kept; the oldest reports go first, e.g. 10GiB [default: no limit].
     reports_max_bytes("--reports-max-bytes", "V8HELP_REPORTS_MAX_BYTES", "SIZE"):
-        Option<String> as toml::Value, size => Option<u64> = None;
+        Option<String> as toml::Value, size => Option<u64> = None, field max_bytes;
     /// A file whose first line is the PostgreSQL password (a mounted Kubernetes Secret)
     /// [default: the password in the URL, if any].
     // Only with a postgres:// --reports-db: checked in `ReportsConfig::resolve`.
     reports_db_password_file("--reports-db-password-file", "V8HELP_REPORTS_DB_PASSWORD_FILE", "FILE"):
-        Option<PathBuf>, Any => Option<PathBuf> = None;
+        Option<PathBuf>, Any => Option<PathBuf> = None, field db_password_file;
     /// With PostgreSQL: the directory where reports wait while the database is unreachable
     /// (replayed in order when it is back) [default: ./v8help-reports-spool].
     reports_spool("--reports-spool", "V8HELP_REPORTS_SPOOL", "DIR"): Option<PathBuf>, Any => PathBuf =
-        PathBuf::from("./v8help-reports-spool");
+        PathBuf::from("./v8help-reports-spool"), field spool;
     /// Most bytes the spool holds; past it pushReport answers 503 [default: 1GiB].
     reports_spool_max("--reports-spool-max", "V8HELP_REPORTS_SPOOL_MAX", "SIZE"):
-        Option<String> as toml::Value, size => u64 = 1024 * 1024 * 1024;
-}
-
-/// Resolved error-report settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReportsConfig {
-    /// The store's address (`sqlite:PATH` or `postgres://…`).
-    pub db: String,
-    /// The file holding the PostgreSQL password, if any.
-    pub db_password_file: Option<PathBuf>,
-    /// With PostgreSQL: where reports wait while the database is unreachable.
-    pub spool: PathBuf,
-    /// Most bytes the spool holds.
-    pub spool_max: u64,
-    /// The base path, normalized to start with `/` and end without one (`/reports`).
-    pub path: String,
-    /// The rules file, if any.
-    pub rules: Option<PathBuf>,
-    /// Largest archive (request body) taken, in bytes.
-    pub max_size: u64,
-    /// How long reports and login failures are kept.
-    pub retention: Duration,
-    /// Most archive bytes kept (`None`: no limit).
-    pub max_bytes: Option<u64>,
-    /// Where reports are forwarded (Sentry, webhooks); empty: nowhere.
-    pub forward: ForwardConfig,
+        Option<String> as toml::Value, size => u64 = 1024 * 1024 * 1024, field spool_max;
 }
 
 impl ReportsConfig {
@@ -79,7 +61,7 @@ impl ReportsConfig {
             reports_db: db.into(),
             ..ReportsValues::default()
         };
-        ReportsConfig::from_values(values, ForwardConfig::default())
+        ReportsConfig::from_values(values)
     }
 
     /// Flags and environment win over the file, the file over the defaults; `None` when
@@ -102,22 +84,10 @@ impl ReportsConfig {
             ));
         }
         let forward = ForwardConfig::resolve(forward_args, forward_file)?;
-        Ok(Some(ReportsConfig::from_values(values, forward)))
-    }
-
-    fn from_values(v: ReportsValues, forward: ForwardConfig) -> ReportsConfig {
-        ReportsConfig {
-            db: v.reports_db,
-            db_password_file: v.reports_db_password_file,
-            spool: v.reports_spool,
-            spool_max: v.reports_spool_max,
-            path: v.reports_path,
-            rules: v.reports_rules,
-            max_size: v.reports_max_size,
-            retention: v.reports_retention,
-            max_bytes: v.reports_max_bytes,
+        Ok(Some(ReportsConfig {
             forward,
-        }
+            ..ReportsConfig::from_values(values)
+        }))
     }
 }
 
