@@ -139,7 +139,7 @@ impl Messages {
 /// A rendered answer: whether the report is wanted, and the body per language (the five of
 /// [`LANGUAGES`], then the one for any other language).
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// `needSendReport`.
     pub send: bool,
     bodies: [Bytes; 6],
@@ -147,7 +147,7 @@ pub struct Answer {
 
 impl Answer {
     /// The body for a client whose `platformInterfaceLanguageCode` is `lang`.
-    pub fn body(&self, lang: Option<&str>) -> Bytes {
+    pub(crate) fn body(&self, lang: Option<&str>) -> Bytes {
         self.bodies[language_index(lang)].clone()
     }
 
@@ -186,7 +186,7 @@ fn language_index(lang: Option<&str>) -> usize {
 
 /// What getInfo tells about the client and its error (every field optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Request {
+pub(crate) struct Request {
     /// `configName`.
     pub config_name: Option<String>,
     /// `configVersion`.
@@ -212,7 +212,7 @@ pub struct Request {
 impl Request {
     /// Reads a getInfo body tolerantly (BOM, missing or odd fields); `None` if it is not a
     /// JSON object.
-    pub fn parse(body: &[u8]) -> Option<Request> {
+    pub(crate) fn parse(body: &[u8]) -> Option<Request> {
         let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
         let v: Value = serde_json::from_slice(body).ok()?;
         let s = |k: &str| {
