@@ -11,7 +11,7 @@ use crate::platform::sync_dir;
 
 /// Atomically replaces `path` with `bytes`. A symlink is followed, so the file it points to
 /// is replaced and the link stays.
-pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Staged::write(path, bytes)?.commit()
 }
 
@@ -19,14 +19,14 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// check something (that the target did not change meanwhile) before [`Staged::commit`].
 /// Dropping it removes the temporary file.
 #[derive(Debug)]
-pub struct Staged {
+pub(crate) struct Staged {
     temp: Option<PathBuf>,
     target: PathBuf,
 }
 
 impl Staged {
     /// Writes `bytes` to a fresh temporary file next to the file `path` resolves to.
-    pub fn write(path: &Path, bytes: &[u8]) -> io::Result<Staged> {
+    pub(crate) fn write(path: &Path, bytes: &[u8]) -> io::Result<Staged> {
         let target = match fs::canonicalize(path) {
             Ok(real) => real,
             Err(err) if err.kind() == io::ErrorKind::NotFound => path.to_path_buf(),
@@ -63,17 +63,12 @@ impl Staged {
     }
 
     /// The temporary file holding the new content (to tighten its mode before the commit).
-    pub fn temp_path(&self) -> Option<&Path> {
+    pub(crate) fn temp_path(&self) -> Option<&Path> {
         self.temp.as_deref()
     }
 
-    /// The file that [`Staged::commit`] replaces (a symlink's target).
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
     /// Renames the temporary file over the target and makes the rename durable.
-    pub fn commit(mut self) -> io::Result<()> {
+    pub(crate) fn commit(mut self) -> io::Result<()> {
         let Some(temp) = self.temp.take() else { return Ok(()) };
         if let Err(err) = fs::rename(&temp, &self.target) {
             let _ = fs::remove_file(&temp);

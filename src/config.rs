@@ -2,27 +2,33 @@
 //! `V8HELP_…`, and a key of an optional TOML file (`--config`). A flag or variable wins over
 //! the file, the file over the built-in default.
 //!
-//! Each of `serve`'s own settings is one entry of the `settings!` table below: the entry
-//! makes the flag and variable of [`ServeArgs`], the key of the file and their merge, and
-//! names the [`Bound`](crate::limits::Bound) that checks the value. Values with a shape
-//! (the CORS origin, the message service) are parsed once, by `values`, into the typed
-//! fields of [`ServeConfig`]; the server never parses a setting again. The error-report,
-//! console and forwarding settings keep their own `Args` in their modules, and their file
-//! keys are listed in `FileConfig`.
+//! Each setting is one entry of a `settings!` table: `serve`'s own in the table below, the
+//! error-report, forwarding and console settings in the same kind of table in their modules
+//! (`reports::config`, `forward::config`, `console::config`). The entry makes the flag and
+//! variable, the key of the file, their merge and the default, and names the `Bound` that
+//! checks the value; each entry is also a field of the resolved settings ([`ServeConfig`],
+//! `ReportsConfig`, `ForwardConfig`), but for the few inputs that the module's `resolve`
+//! combines (`--cert` and `--key` into `tls_files`). Values with a shape (the CORS origin, the message service) are parsed
+//! once, by `values` or the module's bound, into typed values; the server never parses a
+//! setting again.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use clap::Args;
-use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::limits::{self, Any, Bound};
 use crate::time::Zone;
 
 mod values;
 
-pub use values::{CorsOrigin, MessageService, Parsed, cors_origin, parsed};
+pub use values::MessageService;
+pub(crate) use values::{CorsOrigin, parsed};
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -55,267 +61,433 @@ pub enum ConfigError {
     },
 }
 
-/// Declares `v8help serve`'s own settings, one entry each:
+/// Declares one group of `v8help serve`'s settings, one entry each:
 ///
 /// ```text
 /// /// the flag's help text
-/// name("--flag", "V8HELP_VARIABLE", "VALUE_NAME"): type clap parses, bound => type used;
+/// name("--flag", "V8HELP_VARIABLE", "VALUE_NAME"): type clap parses, bound => type used = default;
 /// ```
 ///
-/// and from that one entry come the clap argument (flag and variable) of [`ServeArgs`], the
-/// TOML key `name` of the `--config` file, their merge (flag or variable over the file),
-/// and the check of the merged value by its [`Bound`] (an error naming the flag), into a
-/// field of `Settings`. What a setting's value becomes in [`ServeConfig`], and its
-/// default, is [`ServeConfig::resolve`]'s and [`ServeConfig::default`]'s.
+/// Each module with settings declares its group with it (this one, `reports`, `forward`,
+/// `console`), after a line naming the three types it makes: `Args, File, Values;`. From the
+/// one entry come the clap argument (flag and variable) of `Args`, flattened into
+/// [`ServeArgs`]; the key `name` of the `--config` file, read by `File`; and a field of
+/// `Values`: the flag or variable over the file, checked by its `Bound` (an error naming the
+/// flag), else the default after `=`.
+///
+/// A group may also name its resolved struct after its three types (`=> #[derive(…)] pub
+/// struct ServeConfig from v { … }`, with the fields no single entry gives, each with its
+/// default, which may read the table's values as `v`): then every entry is also a field of
+/// that struct, with the entry's help as its doc, filled from `Values` by the generated
+/// `from_values`, and the struct's `Default` is every default. After an entry's default,
+/// `, field NAME` names its field otherwise (`reports_db` is `ReportsConfig::db`), and
+/// `, input` makes it no field: the module's own code turns it into others (`--cert` and
+/// `--key` into `tls_files`). Without that struct, the module turns its `Values` into its
+/// part of [`ServeConfig`] itself.
+///
+/// After `type clap parses`, `as T` names another type for the file's value (a size is a
+/// string on the command line, a number or a string in the file); after `VALUE_NAME`, more
+/// clap attributes may follow (`value_delimiter = ','`).
 macro_rules! settings {
-    ($(
-        $(#[doc = $help:literal])*
-        $name:ident($flag:literal, $env:literal $(, $value_name:literal)?): $arg:ty, $bound:expr => $out:ty;
-    )*) => {
-        /// `v8help serve` flags as clap parses them; unset ones fall back to the TOML file,
-        /// then to the defaults in [`ServeConfig`].
-        #[derive(Debug, Clone, Default, Args)]
-        pub struct ServeArgs {
-            /// TOML file with any of the settings below (keys as the flags, with `_` for `-`).
-            #[arg(long, env = "V8HELP_CONFIG", value_name = "FILE")]
-            pub config: Option<PathBuf>,
+    (
+        $(#[doc = $args_doc:literal])*
+        $args:ident, $file:ident, $values:ident
+        => $(#[$config_attr:meta])* pub struct $config:ident from $v:ident {
+            $( $(#[doc = $extra_doc:literal])* $extra:ident: $extra_ty:ty = $extra_default:expr, )*
+        };
+        $(
+            $(#[doc = $help:literal])*
+            $name:ident($flag:literal, $env:literal $(, $value_name:literal $(, $clap:ident = $clap_value:expr)*)?):
+                $arg:ty $(as $raw:ty)?, $bound:expr => $out:ty = $default:expr $(, $kind:ident $($field:ident)?)?;
+        )*
+    ) => {
+        $crate::config::settings! {
+            $(#[doc = $args_doc])*
+            $args, $file, $values;
             $(
                 $(#[doc = $help])*
-                #[arg(long, env = $env $(, value_name = $value_name)?)]
+                $name($flag, $env $(, $value_name $(, $clap = $clap_value)*)?):
+                    $arg $(as $raw)?, $bound => $out = $default $(, $kind $($field)?)?;
+            )*
+        }
+
+        $crate::config::resolved! {
+            [$(#[$config_attr])*] $config, $values, $v,
+            [$( $(#[doc = $extra_doc])* pub $extra: $extra_ty, )*],
+            [$( $extra: $extra_default, )*];
+            $( { $(#[doc = $help])* } $($kind $($field)?)? $name: $out; )*
+        }
+
+        impl Default for $config {
+            /// Every setting at its default.
+            fn default() -> Self {
+                $config::from_values($values::default())
+            }
+        }
+    };
+    (
+        $(#[doc = $args_doc:literal])*
+        $args:ident, $file:ident, $values:ident;
+        $(
+            $(#[doc = $help:literal])*
+            $name:ident($flag:literal, $env:literal $(, $value_name:literal $(, $clap:ident = $clap_value:expr)*)?):
+                $arg:ty $(as $raw:ty)?, $bound:expr => $out:ty = $default:expr $(, $kind:ident $($field:ident)?)?;
+        )*
+    ) => {
+        $(#[doc = $args_doc])*
+        #[derive(Debug, Clone, Default, clap::Args)]
+        pub struct $args {
+            $(
+                $(#[doc = $help])*
+                #[arg(long, env = $env $(, value_name = $value_name $(, $clap = $clap_value)*)?)]
                 pub $name: $arg,
             )*
-            /// Error reports (`--reports-…`).
-            #[command(flatten)]
-            pub reports: crate::reports::ReportsArgs,
-            /// The support console (`--admin-listen`, `--users`).
-            #[command(flatten)]
-            pub console: crate::console::config::ConsoleArgs,
         }
 
-        /// The TOML file: the same settings as the flags.
-        #[derive(Debug, Default, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct FileConfig {
-            $( $name: Option<<$arg as Source>::Raw>, )*
-            // Error reports: see crate::reports::config.
-            reports_db: Option<String>,
-            reports_path: Option<String>,
-            reports_rules: Option<PathBuf>,
-            reports_max_size: Option<toml::Value>,
-            reports_retention: Option<String>,
-            reports_max_bytes: Option<toml::Value>,
-            // The support console: see crate::console::config.
-            admin_listen: Option<String>,
-            users: Option<PathBuf>,
-            reports_db_password_file: Option<PathBuf>,
-            reports_spool: Option<PathBuf>,
-            reports_spool_max: Option<toml::Value>,
-            // Forwarding: see crate::forward::config.
-            forward_sentry: Option<String>,
-            forward_webhook: Option<Vec<String>>,
-            forward_threshold: Option<u64>,
-            console_url: Option<String>,
+        /// This group's keys of the `--config` file.
+        #[derive(Debug, Default)]
+        pub(crate) struct $file {
+            $( $name: Option<$crate::config::file_value!($arg $(, $raw)?)>, )*
         }
 
-        /// Every setting of the table as the flags, the variables and the file give it,
-        /// checked by its bound: `None` where none of them gives it.
-        struct Settings {
-            $( $name: Option<$out>, )*
+        impl $file {
+            /// The keys, in the table's order.
+            pub(crate) const KEYS: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            /// Every entry: flag, variable, key.
+            #[cfg(test)]
+            pub(crate) const TABLE: &'static [(&'static str, &'static str, &'static str)] =
+                &[$( ($flag, $env, stringify!($name)), )*];
+
+            /// Reads the value of `key` from `map` if `key` is one of this group's.
+            pub(crate) fn read_value<'de, A: serde::de::MapAccess<'de>>(
+                &mut self,
+                key: &str,
+                map: &mut A,
+            ) -> Result<bool, A::Error> {
+                $(
+                    if key == stringify!($name) {
+                        self.$name = map.next_value()?;
+                        return Ok(true);
+                    }
+                )*
+                Ok(false)
+            }
         }
 
-        impl Settings {
-            /// Merges `args` over `file` (taking the file's values) and checks each
-            /// setting, in the table's order.
-            fn read(args: &ServeArgs, file: &mut FileConfig) -> Result<Settings, ConfigError> {
-                Ok(Settings {
+        /// Every setting of the group as used: the flag or variable over the file, checked,
+        /// else the default.
+        #[derive(Debug)]
+        pub(crate) struct $values {
+            $( pub(crate) $name: $out, )*
+        }
+
+        impl Default for $values {
+            fn default() -> Self {
+                $values { $( $name: $default, )* }
+            }
+        }
+
+        impl $values {
+            /// Merges `args` over `file` and checks each setting, in the table's order.
+            pub(crate) fn read(args: &$args, file: $file) -> Result<$values, $crate::config::ConfigError> {
+                Ok($values {
                     $(
-                        $name: Source::or_file(args.$name.clone(), file.$name.take())
-                            .map(|value| Bound::check(&$bound, value))
+                        $name: $crate::config::Source::or_file(args.$name.clone(), file.$name)
+                            .map(|value| $crate::limits::Bound::check(&$bound, value))
                             .transpose()
-                            .map_err(|problem| invalid($flag, problem))?,
+                            .map_err(|problem| $crate::config::invalid($flag, problem))?
+                            .map(Into::into)
+                            .unwrap_or_else(|| $default),
                     )*
                 })
             }
         }
-
-        /// Every entry of the table: flag, variable, TOML key.
-        #[cfg(test)]
-        const TABLE: &[(&str, &str, &str)] = &[$( ($flag, $env, stringify!($name)), )*];
     };
 }
+pub(crate) use settings;
+
+/// The resolved struct of a `settings!` group that names one: walks the entries, making a
+/// field (with the entry's help as its doc) and a line of `from_values` of each entry marked
+/// `pub`, and skipping the others.
+macro_rules! resolved {
+    // Every entry walked: the struct and `from_values`.
+    ([$($doc:tt)*] $config:ident, $values:ident, $v:ident, [$($field:tt)*], [$($init:tt)*];) => {
+        $($doc)*
+        pub struct $config {
+            $($field)*
+        }
+
+        impl $config {
+            /// The settings of the table as they are, and the other fields at their default.
+            fn from_values($v: $values) -> $config {
+                $config { $($init)* }
+            }
+        }
+    };
+    // An input: no field of its own.
+    ([$($doc:tt)*] $config:ident, $values:ident, $v:ident, [$($field:tt)*], [$($init:tt)*];
+        { $(#[doc = $help:literal])* } input $name:ident: $ty:ty; $($rest:tt)*) => {
+        $crate::config::resolved! {
+            [$($doc)*] $config, $values, $v, [$($field)*], [$($init)*];
+            $($rest)*
+        }
+    };
+    // An entry whose field has another name.
+    ([$($doc:tt)*] $config:ident, $values:ident, $v:ident, [$($field:tt)*], [$($init:tt)*];
+        { $(#[doc = $help:literal])* } field $as:ident $name:ident: $ty:ty; $($rest:tt)*) => {
+        $crate::config::resolved! {
+            [$($doc)*] $config, $values, $v,
+            [$($field)* $(#[doc = $help])* pub $as: $ty,],
+            [$($init)* $as: $v.$name,];
+            $($rest)*
+        }
+    };
+    // Any other entry: a field of the same name and type.
+    ([$($doc:tt)*] $config:ident, $values:ident, $v:ident, [$($field:tt)*], [$($init:tt)*];
+        { $(#[doc = $help:literal])* } $name:ident: $ty:ty; $($rest:tt)*) => {
+        $crate::config::resolved! {
+            [$($doc)*] $config, $values, $v,
+            [$($field)* $(#[doc = $help])* pub $name: $ty,],
+            [$($init)* $name: $v.$name,];
+            $($rest)*
+        }
+    };
+}
+pub(crate) use resolved;
+
+/// The type of a setting's value in the file: the one named after `as`, else what the flag's
+/// type holds.
+macro_rules! file_value {
+    ($arg:ty) => {
+        <$arg as $crate::config::Source>::Raw
+    };
+    ($arg:ty, $raw:ty) => {
+        $raw
+    };
+}
+pub(crate) use file_value;
 
 settings! {
+    /// `v8help serve`'s own flags (listening, the message, serving limits).
+    Flags, File, Values =>
+    /// Fully resolved settings of a running service: every setting of the table but the
+    /// inputs as it is, and these, which `ServeConfig::resolve` makes from the inputs.
+    #[derive(Debug, Clone)]
+    pub struct ServeConfig from v {
+        /// Certificate and key files (`--cert`, `--key`); `None` means the in-memory
+        /// self-signed certificate.
+        tls_files: Option<(PathBuf, PathBuf)> = None,
+        /// Zone in which local date-times of the document (`starts`, `expires`) are read
+        /// (`--tz`; the library default is UTC).
+        zone: Zone = Zone::UTC,
+        /// Why the zone is UTC although none was asked for, to be logged at start.
+        zone_warning: Option<String> = None,
+        /// Most connections open at once from one client IP address
+        /// (`--max-connections-per-address`): one client cannot take every slot.
+        max_connections_per_address: usize = (v.max_connections / 4).max(1),
+        /// How long a client may take to finish its TLS handshake.
+        handshake_timeout: Duration = Duration::from_secs(10),
+        /// How long a client may take to send a POST body.
+        body_timeout: Duration = Duration::from_secs(10),
+        /// Error reports (`--reports-…`); `None`: not taken (`--reports-db off`, and the
+        /// library default so that embedding code opts in).
+        reports: Option<crate::reports::ReportsConfig> = None,
+        /// The support console (`--admin-listen`, `--users`); `None`: not served (`off`, no
+        /// report store, and the library default).
+        console: Option<crate::console::config::ConsoleConfig> = None,
+    };
     /// HTTPS address to listen on [default: 127.0.0.1:8443].
-    listen("--listen", "V8HELP_LISTEN", "ADDR"): Option<SocketAddr>, Any => SocketAddr;
+    listen("--listen", "V8HELP_LISTEN", "ADDR"): Option<SocketAddr>, Any => SocketAddr =
+        SocketAddr::from(([127, 0, 0, 1], 8443));
     /// Certificate chain, PEM (with --key). Without both, an in-memory self-signed
     /// certificate for localhost/127.0.0.1 is used.
-    cert("--cert", "V8HELP_CERT", "PEM"): Option<PathBuf>, Any => PathBuf;
+    cert("--cert", "V8HELP_CERT", "PEM"): Option<PathBuf>, Any => Option<PathBuf> = None, input;
     /// Private key, PEM (with --cert).
-    key("--key", "V8HELP_KEY", "PEM"): Option<PathBuf>, Any => PathBuf;
+    key("--key", "V8HELP_KEY", "PEM"): Option<PathBuf>, Any => Option<PathBuf> = None, input;
     /// Also serve plain HTTP on this address (for use behind a reverse proxy).
-    http_listen("--http-listen", "V8HELP_HTTP_LISTEN", "ADDR"): Option<SocketAddr>, Any => SocketAddr;
+    http_listen("--http-listen", "V8HELP_HTTP_LISTEN", "ADDR"): Option<SocketAddr>, Any => Option<SocketAddr> = None;
     /// The message document [default: ./message.json].
-    message("--message", "V8HELP_MESSAGE", "PATH"): Option<PathBuf>, Any => PathBuf;
+    message("--message", "V8HELP_MESSAGE", "PATH"): Option<PathBuf>, Any => PathBuf = PathBuf::from("message.json");
     /// A directory of message documents, one per base: DIR/NAME.json is served at /NAME/,
     /// /NAME/message.json and /NAME/help [default: none].
-    messages("--messages", "V8HELP_MESSAGES", "DIR"): Option<PathBuf>, Any => PathBuf;
+    messages("--messages", "V8HELP_MESSAGES", "DIR"): Option<PathBuf>, Any => Option<PathBuf> = None;
     /// Time zone for local date-times, an IANA name such as Europe/Moscow [default: the system's].
-    tz("--tz", "V8HELP_TZ", "ZONE"): Option<String>, parsed::<Zone>() => Zone;
+    tz("--tz", "V8HELP_TZ", "ZONE"): Option<String>, parsed::<Zone>() => Option<Zone> = None, input;
     /// Cap for Cache-Control max-age, in seconds [default: 30].
-    max_age("--max-age", "V8HELP_MAX_AGE", "SECONDS"): Option<u32>, limits::MAX_AGE => u32;
+    max_age("--max-age", "V8HELP_MAX_AGE", "SECONDS"): Option<u32>, limits::MAX_AGE => u32 = 30;
     /// Access-Control-Allow-Origin for browsers [default: *].
-    cors_origin("--cors-origin", "V8HELP_CORS_ORIGIN", "ORIGIN"): Option<String>, CorsOrigin => http::HeaderValue;
+    cors_origin("--cors-origin", "V8HELP_CORS_ORIGIN", "ORIGIN"): Option<String>, CorsOrigin => http::HeaderValue =
+        http::HeaderValue::from_static("*");
     /// Message service the web help page asks: an http(s) URL (another origin, which must
     /// allow this one by CORS) or a path on the page's own origin [default: message.json
     /// next to /help].
     message_service("--message-service", "V8HELP_MESSAGE_SERVICE", "URL"):
-        Option<String>, parsed::<MessageService>() => MessageService;
+        Option<String>, parsed::<MessageService>() => Option<MessageService> = None;
     /// Log one line per request.
-    access_log("--access-log", "V8HELP_ACCESS_LOG"): bool, Any => bool;
+    access_log("--access-log", "V8HELP_ACCESS_LOG"): bool, Any => bool = false;
     /// Most connections served at once; further clients wait in the listen backlog [default: 20000].
-    max_connections("--max-connections", "V8HELP_MAX_CONNECTIONS", "N"): Option<usize>, limits::CONNECTIONS => usize;
+    max_connections("--max-connections", "V8HELP_MAX_CONNECTIONS", "N"):
+        Option<usize>, limits::CONNECTIONS => usize = 20_000;
     /// Threads serving connections, each with its own listener on the shared port [default: CPUs].
-    workers("--workers", "V8HELP_WORKERS", "N"): Option<usize>, limits::WORKERS => usize;
+    workers("--workers", "V8HELP_WORKERS", "N"): Option<usize>, limits::WORKERS => usize =
+        std::thread::available_parallelism().map_or(2, |n| n.get());
     /// Seconds between safety re-reads of the message file, catching events the OS dropped [default: 5].
     recheck_interval("--recheck-interval", "V8HELP_RECHECK_INTERVAL", "SECONDS"):
-        Option<f64>, limits::RECHECK_INTERVAL => Duration;
+        Option<f64>, limits::RECHECK_INTERVAL => Duration = Duration::from_secs(5);
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM [default: 10].
     shutdown_timeout("--shutdown-timeout", "V8HELP_SHUTDOWN_TIMEOUT", "SECONDS"):
-        Option<f64>, limits::SHUTDOWN_TIMEOUT => Duration;
+        Option<f64>, limits::SHUTDOWN_TIMEOUT => Duration = Duration::from_secs(10);
     /// Seconds a connection may take to send its first complete request head [default: 10].
     header_timeout("--header-timeout", "V8HELP_HEADER_TIMEOUT", "SECONDS"):
-        Option<f64>, limits::HEADER_TIMEOUT => Duration;
+        Option<f64>, limits::HEADER_TIMEOUT => Duration = Duration::from_secs(10);
     /// Seconds an idle keep-alive connection (HTTP/1.1 or HTTP/2) is kept [default: 60].
     keepalive_timeout("--keepalive-timeout", "V8HELP_KEEPALIVE_TIMEOUT", "SECONDS"):
-        Option<f64>, limits::KEEPALIVE_TIMEOUT => Duration;
+        Option<f64>, limits::KEEPALIVE_TIMEOUT => Duration = Duration::from_secs(60);
     /// Most connections open at once from one client address [default: a quarter of --max-connections].
-    // Its bound is --max-connections' value: checked in `ServeConfig::resolve`.
+    // Its bound and its default come from --max-connections' value: see `ServeConfig::resolve`.
     max_connections_per_address("--max-connections-per-address", "V8HELP_MAX_CONNECTIONS_PER_ADDRESS", "N"):
-        Option<usize>, Any => usize;
+        Option<usize>, Any => Option<usize> = None, input;
     /// Show the message file's path and reload errors in the public /healthz.
-    health_details("--health-details", "V8HELP_HEALTH_DETAILS"): bool, Any => bool;
+    health_details("--health-details", "V8HELP_HEALTH_DETAILS"): bool, Any => bool = false;
+}
+
+/// `v8help serve` flags as clap parses them, each group's from its module; unset ones fall
+/// back to the TOML file, then to the defaults of the groups' tables.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (keys as the flags, with `_` for `-`).
+    #[arg(long, env = "V8HELP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// `serve`'s own flags: the `settings!` table of this module.
+    #[command(flatten)]
+    pub serve: Flags,
+    /// Error reports (`--reports-…`).
+    #[command(flatten)]
+    pub reports: crate::reports::config::ReportsArgs,
+    /// Forwarding to Sentry and webhooks (`--forward-…`, `--console-url`).
+    #[command(flatten)]
+    pub forward: crate::forward::config::ForwardArgs,
+    /// The support console (`--admin-listen`, `--users`).
+    #[command(flatten)]
+    pub console: crate::console::config::ConsoleArgs,
+}
+
+/// The `--config` file: the keys of every group, read in one pass, so that an unknown key or
+/// a value of the wrong type is the TOML parser's error with its line and column.
+#[derive(Debug, Default)]
+struct FileConfig {
+    serve: File,
+    reports: crate::reports::config::ReportsFile,
+    forward: crate::forward::config::ForwardFile,
+    console: crate::console::config::ConsoleFile,
+}
+
+/// Every key of the file, group after group, as the unknown-key error lists them.
+static KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    use crate::{console::config::ConsoleFile, forward::config::ForwardFile, reports::config::ReportsFile};
+    [File::KEYS, ReportsFile::KEYS, ForwardFile::KEYS, ConsoleFile::KEYS].concat()
+});
+
+impl<'de> Deserialize<'de> for FileConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<FileConfig, D::Error> {
+        deserializer.deserialize_struct("FileConfig", KEYS.as_slice(), FileVisitor)
+    }
+}
+
+/// Hands each key's value to the group that declares the key.
+struct FileVisitor;
+
+impl<'de> Visitor<'de> for FileVisitor {
+    type Value = FileConfig;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("struct FileConfig")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FileConfig, A::Error> {
+        let mut file = FileConfig::default();
+        while let Some(key) = map.next_key_seed(Key)? {
+            let read = file.serve.read_value(key, &mut map)?
+                || file.reports.read_value(key, &mut map)?
+                || file.forward.read_value(key, &mut map)?
+                || file.console.read_value(key, &mut map)?;
+            if !read {
+                // Not reached: `Key` takes only the groups' keys.
+                map.next_value::<de::IgnoredAny>()?;
+            }
+        }
+        Ok(file)
+    }
+}
+
+/// A key of the file, refused unless some group declares it (an error the parser places
+/// at the key).
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = &'static str;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<&'static str, D::Error> {
+        deserializer.deserialize_identifier(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = &'static str;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("field identifier")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<&'static str, E> {
+        KEYS.iter()
+            .find(|k| **k == key)
+            .copied()
+            .ok_or_else(|| E::unknown_field(key, KEYS.as_slice()))
+    }
 }
 
 /// How a flag's value and the file's combine: a flag or variable given wins over the
-/// file; a switch (`--access-log`) given is on whatever the file says.
-trait Source {
-    /// The value as the file and the bound take it.
+/// file; a switch (`--access-log`) given is on whatever the file says; a repeatable flag
+/// (`--forward-webhook`) given at least once replaces the file's list.
+pub(crate) trait Source {
+    /// The value as the file gives it, unless the entry names another type.
     type Raw;
-    /// This flag's value over the file's.
-    fn or_file(self, file: Option<Self::Raw>) -> Option<Self::Raw>;
+    /// This flag's value, as the file's type, over the file's.
+    fn or_file<F: From<Self::Raw>>(self, file: Option<F>) -> Option<F>;
 }
 
 impl<T> Source for Option<T> {
     type Raw = T;
-    fn or_file(self, file: Option<T>) -> Option<T> {
-        self.or(file)
+    fn or_file<F: From<T>>(self, file: Option<F>) -> Option<F> {
+        self.map(F::from).or(file)
     }
 }
 
 impl Source for bool {
     type Raw = bool;
-    fn or_file(self, file: Option<bool>) -> Option<bool> {
-        if self { Some(true) } else { file }
+    fn or_file<F: From<bool>>(self, file: Option<F>) -> Option<F> {
+        if self { Some(F::from(true)) } else { file }
     }
 }
 
-/// Fully resolved settings of a running service.
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    /// HTTPS address to listen on (`--listen`).
-    pub listen: SocketAddr,
-    /// Certificate and key files; `None` means the in-memory self-signed certificate.
-    pub tls_files: Option<(PathBuf, PathBuf)>,
-    /// Plain-HTTP address for use behind a reverse proxy (`--http-listen`); `None`: HTTPS only.
-    pub http_listen: Option<SocketAddr>,
-    /// The message document to watch and serve (`--message`).
-    pub message: PathBuf,
-    /// The directory of per-base documents (`--messages`); `None`: only the root document.
-    pub messages: Option<PathBuf>,
-    /// Zone in which local date-times of the document (`starts`, `expires`) are read (`--tz`).
-    pub zone: Zone,
-    /// Why the zone is UTC although none was asked for, to be logged at start.
-    pub zone_warning: Option<String>,
-    /// Cap, in seconds, for the `Cache-Control` max-age of message responses (`--max-age`).
-    pub max_age: u32,
-    /// `Access-Control-Allow-Origin` sent so browsers may read the message (`--cors-origin`).
-    pub cors_origin: http::HeaderValue,
-    /// The message service the web help page asks (`--message-service`); `None`: the
-    /// `message.json` next to the page.
-    pub message_service: Option<MessageService>,
-    /// Whether to log one line per request (`--access-log`).
-    pub access_log: bool,
-    /// Most connections served at once across all workers (`--max-connections`).
-    pub max_connections: usize,
-    /// Most connections open at once from one client IP address
-    /// (`--max-connections-per-address`): one client cannot take every slot.
-    pub max_connections_per_address: usize,
-    /// How long an idle keep-alive connection is kept, on both protocols (`--keepalive-timeout`).
-    pub keepalive_timeout: Duration,
-    /// Whether the public `/healthz` shows the file's path and reload errors (`--health-details`).
-    pub health_details: bool,
-    /// Worker threads, each with its own single-threaded runtime and listener.
-    pub workers: usize,
-    /// Time between safety re-reads of the message file, catching events the OS dropped
-    /// (`--recheck-interval`).
-    pub recheck_interval: Duration,
-    /// How long in-flight requests get to finish after SIGINT/SIGTERM (`--shutdown-timeout`).
-    pub shutdown_timeout: Duration,
-    /// How long a new connection may take to send its first complete request head
-    /// (`--header-timeout`; slowloris and quiet-connection guard).
-    pub header_timeout: Duration,
-    /// How long a client may take to finish its TLS handshake.
-    pub handshake_timeout: Duration,
-    /// How long a client may take to send a POST body.
-    pub body_timeout: Duration,
-    /// Error reports (`--reports-…`); `None`: not taken (`--reports-db off`, and the
-    /// library default so that embedding code opts in).
-    pub reports: Option<crate::reports::ReportsConfig>,
-    /// The support console (`--admin-listen`, `--users`); `None`: not served (`off`, no
-    /// report store, and the library default).
-    pub console: Option<crate::console::config::ConsoleConfig>,
-}
-
-impl Default for ServeConfig {
-    fn default() -> Self {
-        ServeConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
-            tls_files: None,
-            http_listen: None,
-            message: PathBuf::from("message.json"),
-            messages: None,
-            zone: Zone::UTC,
-            zone_warning: None,
-            max_age: 30,
-            cors_origin: http::HeaderValue::from_static("*"),
-            message_service: None,
-            access_log: false,
-            max_connections: 20_000,
-            max_connections_per_address: 5_000,
-            keepalive_timeout: Duration::from_secs(60),
-            health_details: false,
-            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            recheck_interval: Duration::from_secs(5),
-            shutdown_timeout: Duration::from_secs(10),
-            header_timeout: Duration::from_secs(10),
-            handshake_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(10),
-            reports: None,
-            console: None,
-        }
+impl<T> Source for Vec<T> {
+    type Raw = Vec<T>;
+    fn or_file<F: From<Vec<T>>>(self, file: Option<F>) -> Option<F> {
+        if self.is_empty() { file } else { Some(F::from(self)) }
     }
 }
 
 impl ServeConfig {
     /// Resolves flags and environment (already in `args`), the TOML file they name, and defaults.
     pub fn resolve(args: &ServeArgs) -> Result<ServeConfig, ConfigError> {
-        let mut file = match &args.config {
+        let file = match &args.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        let s = Settings::read(args, &mut file)?;
-        let d = ServeConfig::default();
-        let tls_files = match (s.cert, s.key) {
+        let mut v = Values::read(&args.serve, file.serve)?;
+        let tls_files = match (v.cert.take(), v.key.take()) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
             (Some(_), None) => {
@@ -331,62 +503,30 @@ impl ServeConfig {
                 ));
             }
         };
-        let (zone, zone_warning) = match s.tz {
+        let (zone, zone_warning) = match v.tz.take() {
             Some(zone) => (zone, None),
             None => Zone::system(),
         };
-        let max_connections = s.max_connections.unwrap_or(d.max_connections);
-        let max_connections_per_address = match s.max_connections_per_address {
-            Some(n) => limits::Count { max: max_connections }
-                .check(n)
-                .map_err(|p| invalid("--max-connections-per-address", p))?,
-            None => (max_connections / 4).max(1),
-        };
-        let reports = crate::reports::ReportsConfig::resolve(
-            &args.reports,
-            crate::reports::config::ReportsFile {
-                reports_db: file.reports_db,
-                reports_path: file.reports_path,
-                reports_rules: file.reports_rules,
-                reports_max_size: file.reports_max_size,
-                reports_retention: file.reports_retention,
-                reports_max_bytes: file.reports_max_bytes,
-                reports_db_password_file: file.reports_db_password_file,
-                reports_spool: file.reports_spool,
-                reports_spool_max: file.reports_spool_max,
-                forward: crate::forward::ForwardFile {
-                    forward_sentry: file.forward_sentry,
-                    forward_webhook: file.forward_webhook,
-                    forward_threshold: file.forward_threshold,
-                    console_url: file.console_url,
-                },
-            },
-        )?;
-        let console = crate::console::config::ConsoleConfig::resolve(&args.console, file.admin_listen, file.users)?
-            .filter(|_| reports.is_some());
+        let per_address = v
+            .max_connections_per_address
+            .map(|n| {
+                limits::Count { max: v.max_connections }
+                    .check(n)
+                    .map_err(|p| invalid("--max-connections-per-address", p))
+            })
+            .transpose()?;
+        let reports = crate::reports::ReportsConfig::resolve(&args.reports, file.reports, &args.forward, file.forward)?;
+        let console =
+            crate::console::config::ConsoleConfig::resolve(&args.console, file.console)?.filter(|_| reports.is_some());
+        let config = ServeConfig::from_values(v);
         Ok(ServeConfig {
-            console,
-            reports,
-            workers: s.workers.unwrap_or(d.workers),
-            listen: s.listen.unwrap_or(d.listen),
             tls_files,
-            http_listen: s.http_listen,
-            message: s.message.unwrap_or(d.message),
-            messages: s.messages,
             zone,
             zone_warning,
-            max_age: s.max_age.unwrap_or(d.max_age),
-            cors_origin: s.cors_origin.unwrap_or(d.cors_origin),
-            message_service: s.message_service,
-            access_log: s.access_log.unwrap_or(d.access_log),
-            max_connections,
-            max_connections_per_address,
-            health_details: s.health_details.unwrap_or(d.health_details),
-            recheck_interval: s.recheck_interval.unwrap_or(d.recheck_interval),
-            shutdown_timeout: s.shutdown_timeout.unwrap_or(d.shutdown_timeout),
-            header_timeout: s.header_timeout.unwrap_or(d.header_timeout),
-            keepalive_timeout: s.keepalive_timeout.unwrap_or(d.keepalive_timeout),
-            ..d
+            max_connections_per_address: per_address.unwrap_or(config.max_connections_per_address),
+            reports,
+            console,
+            ..config
         })
     }
 }
@@ -409,6 +549,17 @@ pub(crate) fn invalid(setting: &'static str, problem: String) -> ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::console::config::ConsoleFile;
+    use crate::forward::config::ForwardFile;
+    use crate::reports::config::ReportsFile;
+
+    /// `serve`'s arguments with `flags` and nothing else.
+    fn serve(flags: Flags) -> ServeArgs {
+        ServeArgs {
+            serve: flags,
+            ..ServeArgs::default()
+        }
+    }
 
     #[test]
     fn flags_win_over_the_file_and_the_file_over_defaults() {
@@ -421,7 +572,10 @@ mod tests {
         .unwrap();
         let args = ServeArgs {
             config: Some(path),
-            max_age: Some(7),
+            serve: Flags {
+                max_age: Some(7),
+                ..Flags::default()
+            },
             ..ServeArgs::default()
         };
         let c = ServeConfig::resolve(&args).unwrap();
@@ -429,6 +583,36 @@ mod tests {
         assert_eq!(c.max_age, 7);
         assert_eq!(c.zone.name(), "Asia/Almaty");
         assert_eq!(c.cors_origin, "*");
+    }
+
+    #[test]
+    fn the_defaults_are_the_readme_s() {
+        let c = ServeConfig::default();
+        assert_eq!(c.listen, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(
+            (c.message, c.messages, c.tls_files, c.http_listen),
+            ("message.json".into(), None, None, None)
+        );
+        assert_eq!((c.max_age, c.message_service), (30, None));
+        assert_eq!(c.cors_origin, "*");
+        assert_eq!((c.max_connections, c.max_connections_per_address), (20_000, 5_000));
+        assert_eq!(
+            [
+                c.recheck_interval,
+                c.shutdown_timeout,
+                c.header_timeout,
+                c.keepalive_timeout
+            ],
+            [5, 10, 10, 60].map(Duration::from_secs)
+        );
+        assert!(!c.access_log && !c.health_details && c.reports.is_none() && c.console.is_none());
+        let r = crate::reports::ReportsConfig::with_db("sqlite:x.db");
+        assert_eq!((r.path.as_str(), r.max_size, r.max_bytes), ("/reports", 20 << 20, None));
+        assert_eq!(
+            (r.spool, r.spool_max),
+            (PathBuf::from("./v8help-reports-spool"), 1 << 30)
+        );
+        assert_eq!(r.retention, Duration::from_secs(90 * 86_400));
     }
 
     #[test]
@@ -447,10 +631,10 @@ mod tests {
 
     #[test]
     fn cert_without_key_is_refused() {
-        let args = ServeArgs {
+        let args = serve(Flags {
             cert: Some("c.pem".into()),
-            ..ServeArgs::default()
-        };
+            ..Flags::default()
+        });
         assert!(
             ServeConfig::resolve(&args)
                 .unwrap_err()
@@ -461,10 +645,10 @@ mod tests {
 
     #[test]
     fn unknown_zone_is_refused() {
-        let args = ServeArgs {
+        let args = serve(Flags {
             tz: Some("Mars/Olympus".into()),
-            ..ServeArgs::default()
-        };
+            ..Flags::default()
+        });
         assert!(
             ServeConfig::resolve(&args)
                 .unwrap_err()
@@ -475,17 +659,17 @@ mod tests {
 
     #[test]
     fn a_bound_error_names_the_flag() {
-        let args = ServeArgs {
+        let args = serve(Flags {
             max_connections: Some(2_000_000),
-            ..ServeArgs::default()
-        };
+            ..Flags::default()
+        });
         let text = ServeConfig::resolve(&args).unwrap_err().to_string();
         assert_eq!(text, "--max-connections: 2000000 is not between 1 and 1000000");
-        let args = ServeArgs {
+        let args = serve(Flags {
             max_connections: Some(100),
             max_connections_per_address: Some(101),
-            ..ServeArgs::default()
-        };
+            ..Flags::default()
+        });
         let text = ServeConfig::resolve(&args).unwrap_err().to_string();
         assert_eq!(text, "--max-connections-per-address: 101 is not between 1 and 100");
     }
@@ -495,10 +679,17 @@ mod tests {
         <ServeArgs as clap::Args>::augment_args(clap::Command::new("serve"))
     }
 
+    /// Every entry of every group's table: flag, variable, TOML key.
+    fn table() -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str)> {
+        [File::TABLE, ReportsFile::TABLE, ForwardFile::TABLE, ConsoleFile::TABLE]
+            .into_iter()
+            .flatten()
+    }
+
     #[test]
     fn every_table_entry_is_its_flag_its_variable_and_its_toml_key() {
         let command = serve_command();
-        for &(flag, env, key) in TABLE {
+        for &(flag, env, key) in table() {
             assert_eq!(flag, format!("--{}", key.replace('_', "-")), "{key}");
             assert_eq!(env, format!("V8HELP_{}", key.to_ascii_uppercase()), "{key}");
             let arg = command
@@ -511,6 +702,54 @@ mod tests {
                 assert!(!e.to_string().contains("unknown field"), "{key}: {e}");
             }
         }
+    }
+
+    #[test]
+    fn every_flag_of_serve_is_a_table_entry() {
+        let flags: Vec<&str> = table().map(|&(flag, _, _)| flag).collect();
+        let keys: Vec<&str> = table().map(|&(_, _, key)| key).collect();
+        assert_eq!(keys, *KEYS, "the file takes the tables' keys, in their order");
+        for arg in serve_command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if long != "config" {
+                assert!(flags.contains(&format!("--{long}").as_str()), "--{long} is in no table");
+            }
+        }
+    }
+
+    #[test]
+    fn the_file_takes_every_group_s_keys_and_refuses_others_where_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v8help.toml");
+        std::fs::write(
+            &path,
+            "max_age = 5\nreports_spool_max = 2048\nforward_threshold = 3\nusers = \"/etc/u\"\n",
+        )
+        .unwrap();
+        let c = ServeConfig::resolve(&ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap();
+        let reports = c.reports.expect("reports on by default");
+        assert_eq!(
+            (c.max_age, reports.spool_max, reports.forward.threshold),
+            (5, 2048, Some(3))
+        );
+        assert_eq!(c.console.expect("console on by default").users, PathBuf::from("/etc/u"));
+        std::fs::write(&path, "max_age = 5\nreports_spool_maks = 1\n").unwrap();
+        let text = read_file(&path).unwrap_err().to_string();
+        assert!(
+            text.contains("line 2, column 1")
+                && text.contains("unknown field `reports_spool_maks`, expected one of `listen`"),
+            "{text}"
+        );
+        std::fs::write(&path, "forward_threshold = \"x\"\n").unwrap();
+        let text = read_file(&path).unwrap_err().to_string();
+        assert!(
+            text.contains("line 1, column 21") && text.contains("expected u64"),
+            "{text}"
+        );
     }
 
     #[test]

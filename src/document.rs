@@ -22,9 +22,9 @@ use crate::time::{Zone, parse_date_time};
 
 /// Longest accepted text, in characters, of `userMessage` and of each `userMessages` entry.
 /// The client shows it in an error dialog: 2,000 characters is a long page already.
-pub const MAX_TEXT_CHARS: usize = 2000;
+pub(crate) const MAX_TEXT_CHARS: usize = 2000;
 /// Longest accepted `helpUrl`, in bytes (what browsers and proxies reliably accept).
-pub const MAX_URL_BYTES: usize = 2048;
+pub(crate) const MAX_URL_BYTES: usize = 2048;
 /// Largest accepted message file. Real documents are a few hundred bytes; anything bigger
 /// is a mistake (a log or a binary saved over the message), not a message.
 pub const MAX_FILE_BYTES: usize = 64 * 1024;
@@ -112,7 +112,7 @@ impl State {
     }
 
     /// Whether clients get the message (otherwise they get `{"userMessage": ""}`).
-    pub fn is_active(self) -> bool {
+    pub(crate) fn is_active(self) -> bool {
         self == State::Active
     }
 }
@@ -191,7 +191,7 @@ impl Document {
 
     /// Validates an already parsed JSON object; `source` (the text it came from, possibly
     /// empty) is only used to point at the line of a rejected field.
-    pub fn from_fields(fields: Map<String, Value>, source: &str, zone: Zone) -> Result<Document, DocumentError> {
+    pub(crate) fn from_fields(fields: Map<String, Value>, source: &str, zone: Zone) -> Result<Document, DocumentError> {
         let field_error = |field: &str, problem: String| DocumentError::Field {
             field: field.to_string(),
             line: line_of_key(source, field),
@@ -328,7 +328,7 @@ impl Document {
     }
 
     /// The next instant after `now` at which [`Document::state`] changes, if any.
-    pub fn next_transition(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(crate) fn next_transition(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         [self.starts, self.expires]
             .into_iter()
             .flatten()
@@ -336,26 +336,28 @@ impl Document {
             .filter(|t| *t > now)
             .min()
     }
-
-    /// The text for a language tag chosen by [`negotiate`]; the default text otherwise.
-    pub fn text_for(&self, lang: Option<&str>) -> &str {
-        lang.and_then(|l| self.translations.iter().find(|(t, _)| t == l))
-            .map_or(self.user_message.as_str(), |(_, text)| text.as_str())
-    }
 }
 
 /// Chooses one of `available` (lower-case tags) for a request: `?lang=` first, then the
 /// `Accept-Language` entries by q-weight. Each wanted tag is tried exactly, then by its
 /// primary subtag (kk-KZ → kk), then against the available tags' primary subtags
 /// (kk → kk-KZ). `None` means the default `userMessage`.
-pub fn negotiate<'a>(available: &'a [(String, String)], query: Option<&str>, accept: Option<&str>) -> Option<&'a str> {
+pub(crate) fn negotiate<'a>(
+    available: &'a [(String, String)],
+    query: Option<&str>,
+    accept: Option<&str>,
+) -> Option<&'a str> {
     negotiate_index(available, query, accept).map(|i| available[i].0.as_str())
 }
 
 /// As [`negotiate`], giving the index in `available`. Only the first
 /// [`MAX_ACCEPT_LANGUAGE_ENTRIES`] entries of `Accept-Language` are looked at, and nothing is
 /// allocated: the cost is the same for a 16 KB header as for its first entries.
-pub fn negotiate_index(available: &[(String, String)], query: Option<&str>, accept: Option<&str>) -> Option<usize> {
+pub(crate) fn negotiate_index(
+    available: &[(String, String)],
+    query: Option<&str>,
+    accept: Option<&str>,
+) -> Option<usize> {
     if available.is_empty() {
         return None;
     }
@@ -734,14 +736,6 @@ mod tests {
         assert_eq!(negotiate(&av, Some("lv"), Some("kk")), Some("lv"));
         assert_eq!(negotiate(&av, Some("LV-lv"), None), Some("lv"));
         assert_eq!(negotiate(&av, Some("de"), Some("kk")), Some("kk"));
-    }
-
-    #[test]
-    fn text_for_falls_back_to_user_message() {
-        let d = parse(r#"{"userMessage":"Работы","userMessages":{"kk":"Жұмыс"}}"#).unwrap();
-        assert_eq!(d.text_for(Some("kk")), "Жұмыс");
-        assert_eq!(d.text_for(None), "Работы");
-        assert_eq!(d.text_for(Some("de")), "Работы");
     }
 
     #[test]

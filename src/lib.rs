@@ -5,18 +5,23 @@
 //! ```text
 //! message.json ──watch (files ▶ reload loop)──▶ document (parse+validate)
 //!              ──▶ snapshot (pre-rendered bytes, ETag) ──ArcSwap──▶ server ──▶ thin clients, web clients
+//! clients ──getInfo / pushReport / startup-error POSTs──▶ server ──▶ reports ──▶ store
+//!              ──▶ console, cli::reports, forward (Sentry, webhooks)
 //! *.v8i ──▶ v8i (lossless reader/writer) ──▶ cli::bases (list / check / set-help)
 //! ```
 //!
 //! - [`document`]: the message document an admin edits — types, validation, time rules,
 //!   language choice.
+//! - [`time`]: the service's time zone and the date-time forms admins write; nothing here
+//!   reads the clock.
 //! - [`snapshot`]: a loaded document rendered once into the exact bytes clients receive.
 //! - [`watch`]: keeps what is served in step with files on disk: the file-watch stage
-//!   ([`watch::files`]), the live state ([`watch::live`], `LiveMessage`), and the one reload
-//!   loop ([`watch::reload`]) that the message, the certificate, the messages directory and
-//!   the report rules all use.
-//! - [`config`]: `serve`'s settings, one table entry each (flag, variable, TOML key,
-//!   bound), resolved once into typed values.
+//!   (`watch::files`), the live state (`watch::live`, [`watch::LiveMessage`]), and the one
+//!   reload loop (`watch::reload`) that the message, the certificate, the messages directory
+//!   and the report rules all use.
+//! - [`config`]: `serve`'s settings, one `settings!` entry each (flag, variable, TOML key,
+//!   bound, default; the report, forwarding and console entries in those modules),
+//!   resolved once into typed values.
 //! - [`limits`]: every bound of the service (settings, files, headers, bodies) in one place.
 //! - [`messages`]: many bases, one service — a directory of documents, one per base,
 //!   served at `/NAME/`, each kept live as the single file is.
@@ -24,7 +29,10 @@
 //!   SIGHUP, the shutdown order.
 //! - [`server`]: HTTPS (and optional plain HTTP) serving with limits and graceful shutdown;
 //!   it gets only what it serves.
+//! - `metrics`: the Prometheus figures of `/metrics`, read from the published status and
+//!   plain counters.
 //! - [`v8i`]: the base-list reader/writer that keeps every byte it does not change.
+//! - `atomic`: replacing a file so that readers see the old bytes or the new, never a mix.
 //! - [`reports`] and [`store`]: the error-report intake and where reports are kept.
 //! - [`forward`]: reports forwarded to Sentry and webhooks, through the store's outbox.
 //! - [`console`]: the support console on its own admin listener (login, report groups).
@@ -35,10 +43,13 @@
 //! - `platform`: everything that differs between Unix and Windows (signals, shared
 //!   listeners, file stamps and modes, directory syncs, thread priority), so no other module
 //!   has a `cfg`.
+//!
+//! Only what the binary, the tests, the benchmarks and the examples use is public; the
+//! rest is `pub(crate)` or private to its module.
 
 #![warn(missing_docs)]
 
-pub mod atomic;
+mod atomic;
 mod background;
 pub mod cli;
 pub mod config;
@@ -47,7 +58,7 @@ pub mod document;
 pub mod forward;
 pub mod limits;
 pub mod messages;
-pub mod metrics;
+mod metrics;
 mod platform;
 pub mod reports;
 pub mod server;

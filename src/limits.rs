@@ -2,8 +2,9 @@
 //! that keep one client, one file or one flag from taking all memory, CPU or connections.
 //!
 //! Settings are checked once at start-up ([`crate::config::ServeConfig::resolve`]): each
-//! setting of the table in `config` names its [`Bound`] here, a value out of range is one
-//! line naming the flag and exit code 2, never a panic or an allocation sized by the value.
+//! setting's `settings!` entry names its `Bound` (one here, or the parser function of a
+//! module's setting with a shape of its own); a value out of range is one line naming the
+//! flag and exit code 2, never a panic or an allocation sized by the value.
 //! The README's "Limits" section lists every constant here.
 
 use std::time::Duration;
@@ -11,65 +12,74 @@ use std::time::Duration;
 /// Largest `--max-age`: one day. Caches should not keep a startup-error message longer.
 pub const MAX_MAX_AGE: u32 = 86_400;
 /// `--max-age`: at most [`MAX_MAX_AGE`].
-pub const MAX_AGE: MaxAge = MaxAge { max: MAX_MAX_AGE };
+pub(crate) const MAX_AGE: MaxAge = MaxAge { max: MAX_MAX_AGE };
 /// Largest `--max-connections` (and so `--max-connections-per-address`): far above what the
 /// file-descriptor limit of one process allows, far below what would overflow a counter.
-pub const MAX_CONNECTIONS: usize = 1_000_000;
+pub(crate) const MAX_CONNECTIONS: usize = 1_000_000;
 /// `--max-connections`: between 1 and [`MAX_CONNECTIONS`].
-pub const CONNECTIONS: Count = Count { max: MAX_CONNECTIONS };
+pub(crate) const CONNECTIONS: Count = Count { max: MAX_CONNECTIONS };
 /// `--workers`: between 1 and 1024 threads.
-pub const WORKERS: Count = Count { max: 1024 };
+pub(crate) const WORKERS: Count = Count { max: 1024 };
 
 /// `--recheck-interval`: at most 20 safety re-reads a second, at least one a day.
-pub const RECHECK_INTERVAL: Seconds = Seconds {
+pub(crate) const RECHECK_INTERVAL: Seconds = Seconds {
     min: 0.05,
     max: 86_400.0,
 };
 /// `--shutdown-timeout`.
-pub const SHUTDOWN_TIMEOUT: Seconds = Seconds {
+pub(crate) const SHUTDOWN_TIMEOUT: Seconds = Seconds {
     min: 0.001,
     max: 3_600.0,
 };
 /// `--header-timeout`: the first request head of a connection must be complete by then.
-pub const HEADER_TIMEOUT: Seconds = Seconds {
+pub(crate) const HEADER_TIMEOUT: Seconds = Seconds {
     min: 0.05,
     max: 3_600.0,
 };
 /// `--keepalive-timeout`: an idle keep-alive connection is closed after this.
-pub const KEEPALIVE_TIMEOUT: Seconds = Seconds {
+pub(crate) const KEEPALIVE_TIMEOUT: Seconds = Seconds {
     min: 0.05,
     max: 3_600.0,
 };
 
 /// How long one read of the message file may take before the reload is given up (a hung
 /// network mount): the last good message stays and the failure is reported.
-pub const FILE_READ_DEADLINE: Duration = Duration::from_secs(5);
+pub(crate) const FILE_READ_DEADLINE: Duration = Duration::from_secs(5);
 /// Most languages in `userMessages`: every language is one pre-rendered body.
 pub const MAX_LANGUAGES: usize = 64;
 /// Most `Accept-Language` entries looked at; the rest of the header is ignored, so that the
 /// cost of choosing a language does not grow with the header.
-pub const MAX_ACCEPT_LANGUAGE_ENTRIES: usize = 32;
+pub(crate) const MAX_ACCEPT_LANGUAGE_ENTRIES: usize = 32;
 /// Most bytes of an unread request body read and discarded before an answer is sent (so
 /// that the client, still sending, receives the answer instead of a reset).
-pub const DRAIN_BYTES: u64 = 1024 * 1024;
+pub(crate) const DRAIN_BYTES: u64 = 1024 * 1024;
 /// Longest time spent discarding an unread request body before answering anyway.
-pub const DRAIN_TIME: Duration = Duration::from_secs(2);
+pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// How long a connection closed for being idle gets to finish closing (HTTP/2 GOAWAY sent,
 /// the client's last frames read) before it is dropped.
-pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// What a setting's value may be: turns the value as read (from a flag, a variable or the
 /// file) into the value used, or says what is wrong with it (the caller names the flag).
-pub trait Bound<T> {
+pub(crate) trait Bound<T> {
     /// The value the service uses.
     type Out;
     /// `value` if it is within the bound, else the problem with it.
     fn check(&self, value: T) -> Result<Self::Out, String>;
 }
 
+/// A function from the value as read to the value used, such as a module's parser of a
+/// setting with a shape of its own (`--reports-path`, `--forward-webhook`).
+impl<T, O, F: Fn(T) -> Result<O, String>> Bound<T> for F {
+    type Out = O;
+    fn check(&self, value: T) -> Result<O, String> {
+        self(value)
+    }
+}
+
 /// Any value the setting's type can hold (an address, a path).
 #[derive(Debug, Clone, Copy)]
-pub struct Any;
+pub(crate) struct Any;
 
 impl<T> Bound<T> for Any {
     type Out = T;
@@ -80,10 +90,8 @@ impl<T> Bound<T> for Any {
 
 /// An accepted range of seconds for a setting.
 #[derive(Debug, Clone, Copy)]
-pub struct Seconds {
-    /// Smallest accepted value.
+pub(crate) struct Seconds {
     pub min: f64,
-    /// Largest accepted value.
     pub max: f64,
 }
 
@@ -103,8 +111,7 @@ impl Bound<f64> for Seconds {
 
 /// A count between 1 and `max`.
 #[derive(Debug, Clone, Copy)]
-pub struct Count {
-    /// Largest accepted value.
+pub(crate) struct Count {
     pub max: usize,
 }
 
@@ -121,8 +128,7 @@ impl Bound<usize> for Count {
 
 /// A `max-age` of at most `max` seconds.
 #[derive(Debug, Clone, Copy)]
-pub struct MaxAge {
-    /// Largest accepted value.
+pub(crate) struct MaxAge {
     pub max: u32,
 }
 

@@ -25,7 +25,7 @@ use crate::watch::LiveMessage;
 
 /// What a request asked for, as counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// The message itself: `/` and `/message.json`.
     Message,
     /// The liveness check, `/healthz`.
@@ -54,7 +54,7 @@ const STATUSES: [u16; 10] = [200, 204, 304, 400, 404, 405, 408, 413, 500, 503];
 
 /// Counters shared by every worker thread.
 #[derive(Debug, Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     /// `[route][status index]`, the last status slot being "other".
     requests: [[AtomicU64; STATUSES.len() + 1]; ROUTES.len()],
     open_connections: AtomicI64,
@@ -70,7 +70,7 @@ pub struct Metrics {
 
 /// Whether a TLS handshake started a new session or resumed one.
 #[derive(Debug, Clone, Copy)]
-pub enum Handshake {
+pub(crate) enum Handshake {
     /// A new session: the full key exchange and certificate signature.
     Full,
     /// A session resumed from the cache or a ticket, skipping the signature.
@@ -79,20 +79,20 @@ pub enum Handshake {
 
 impl Metrics {
     /// Counts one answered request.
-    pub fn request(&self, route: Route, status: u16) {
+    pub(crate) fn request(&self, route: Route, status: u16) {
         let r = ROUTES.iter().position(|(x, _)| *x == route).unwrap_or(ROUTES.len() - 1);
         let s = STATUSES.iter().position(|x| *x == status).unwrap_or(STATUSES.len());
         self.requests[r][s].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A connection was accepted; the returned guard counts it as open until dropped.
-    pub fn connection(self: &Arc<Self>) -> OpenConnection {
+    pub(crate) fn connection(self: &Arc<Self>) -> OpenConnection {
         self.open_connections.fetch_add(1, Ordering::Relaxed);
         OpenConnection(self.clone())
     }
 
     /// Counts a completed TLS handshake.
-    pub fn handshake(&self, kind: Handshake) {
+    pub(crate) fn handshake(&self, kind: Handshake) {
         match kind {
             Handshake::Full => &self.handshakes_full,
             Handshake::Resumed => &self.handshakes_resumed,
@@ -101,18 +101,18 @@ impl Metrics {
     }
 
     /// Counts a connection closed at accept: its address had `--max-connections-per-address` open.
-    pub fn refused_per_address(&self) {
+    pub(crate) fn refused_per_address(&self) {
         self.refused_per_address.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a connection closed for being quiet (no request within the header or
     /// keep-alive timeout).
-    pub fn closed_quiet(&self) {
+    pub(crate) fn closed_quiet(&self) {
         self.closed_quiet.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a failed TLS handshake (`timed_out`: the client did not finish in time).
-    pub fn handshake_failed(&self, timed_out: bool) {
+    pub(crate) fn handshake_failed(&self, timed_out: bool) {
         if timed_out {
             &self.handshake_timeouts
         } else {
@@ -122,7 +122,7 @@ impl Metrics {
     }
 
     /// Counts a certificate reload attempt.
-    pub fn certificate_reload(&self, ok: bool) {
+    pub(crate) fn certificate_reload(&self, ok: bool) {
         if ok {
             &self.certificate_reloads
         } else {
@@ -133,7 +133,7 @@ impl Metrics {
 }
 
 /// Decrements the open-connection gauge when the connection ends.
-pub struct OpenConnection(Arc<Metrics>);
+pub(crate) struct OpenConnection(Arc<Metrics>);
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
@@ -142,7 +142,7 @@ impl Drop for OpenConnection {
 }
 
 /// Renders the metrics in the Prometheus/OpenMetrics text format.
-pub fn render(
+pub(crate) fn render(
     metrics: &Arc<Metrics>,
     live: &Arc<LiveMessage>,
     reports: Option<&Arc<Reports>>,

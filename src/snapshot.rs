@@ -66,7 +66,7 @@ pub struct Snapshot {
 }
 
 /// The body clients get when no message is active.
-pub const INACTIVE_BODY: &str = r#"{"userMessage":""}"#;
+pub(crate) const INACTIVE_BODY: &str = r#"{"userMessage":""}"#;
 
 impl Snapshot {
     /// Renders every variant of `document`.

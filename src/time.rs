@@ -44,7 +44,7 @@ impl Zone {
 
     /// The zone of this machine (from `TZ` or `/etc/localtime`), or UTC when it cannot be
     /// determined; the second value says why UTC was chosen.
-    pub fn system() -> (Zone, Option<String>) {
+    pub(crate) fn system() -> (Zone, Option<String>) {
         match iana_time_zone::get_timezone() {
             Ok(name) => match name.parse::<Zone>() {
                 Ok(zone) => (zone, None),
@@ -67,7 +67,7 @@ impl Zone {
 
     /// Reads a local date-time in this zone. A time that occurs twice (the hour the clocks go
     /// back) means its first occurrence; a time that never occurs is an error.
-    pub fn local(&self, naive: NaiveDateTime) -> Result<DateTime<FixedOffset>, TimeError> {
+    pub(crate) fn local(&self, naive: NaiveDateTime) -> Result<DateTime<FixedOffset>, TimeError> {
         match self.0.from_local_datetime(&naive) {
             LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Ok(t.fixed_offset()),
             LocalResult::None => Err(TimeError::NonexistentLocalTime {
@@ -109,7 +109,7 @@ const LOCAL_FORMATS: [&str; 4] = [
 
 /// Parses a date-time as the message document allows it: RFC 3339 with an offset, or a local
 /// date-time without one, read in `zone`.
-pub fn parse_date_time(s: &str, zone: Zone) -> Result<DateTime<FixedOffset>, TimeError> {
+pub(crate) fn parse_date_time(s: &str, zone: Zone) -> Result<DateTime<FixedOffset>, TimeError> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t);
@@ -124,7 +124,7 @@ pub fn parse_date_time(s: &str, zone: Zone) -> Result<DateTime<FixedOffset>, Tim
 
 /// A time given on the command line, and how it was understood, for the admin to read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct When {
+pub(crate) struct When {
     /// The instant, with the offset of the zone it was read in.
     pub at: DateTime<FixedOffset>,
     /// For `HH:MM`: "today" or "tomorrow", so that the command can say which it chose.
@@ -133,7 +133,7 @@ pub struct When {
 
 /// Parses a WHEN of `message set`: RFC 3339, a local date-time, `HH:MM` (today in `zone`,
 /// or tomorrow when that time has already passed), or a relative `+2h`, `+30m`, `+1d`, `+90s`.
-pub fn parse_when(s: &str, now: DateTime<Utc>, zone: Zone) -> Result<When, TimeError> {
+pub(crate) fn parse_when(s: &str, now: DateTime<Utc>, zone: Zone) -> Result<When, TimeError> {
     let s = s.trim();
     if let Some(rest) = s.strip_prefix('+') {
         let duration = parse_relative(rest).ok_or_else(|| TimeError::NotAWhen(s.to_string()))?;

@@ -2,7 +2,7 @@
 //! edited by `v8help users add|remove` and read by the console, which notices edits
 //! without a restart (a removed user's sessions stop working at their next request).
 //!
-//! The file is replaced atomically ([`crate::atomic`]) and kept at mode 0600 on unix: the
+//! The file is replaced atomically (`crate::atomic`) and kept at mode 0600 on unix: the
 //! hashes are slow to attack (argon2id, OWASP's parameters) but still nobody else's business.
 
 use std::path::{Path, PathBuf};
@@ -13,10 +13,10 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 
 /// Longest accepted user name, in bytes.
-pub const MAX_NAME_BYTES: usize = 64;
+pub(crate) const MAX_NAME_BYTES: usize = 64;
 /// Longest accepted password, in bytes (argon2 takes any length; this bounds the work a
 /// login form can ask for).
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// Why the users file cannot be read or changed.
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +157,7 @@ impl Users {
 
     /// Whether `password` is `name`'s. An unknown name costs the same argon2 work as a
     /// wrong password, so timing does not tell which names exist.
-    pub fn verify(&self, name: &str, password: &str) -> bool {
+    pub(crate) fn verify(&self, name: &str, password: &str) -> bool {
         if password.len() > MAX_PASSWORD_BYTES {
             return false;
         }
@@ -194,7 +194,7 @@ fn argon2() -> Argon2<'static> {
 }
 
 /// Hashes `password` with a fresh random salt.
-pub fn hash_password(password: &str) -> Result<String, UsersError> {
+pub(crate) fn hash_password(password: &str) -> Result<String, UsersError> {
     if password.is_empty() {
         return Err(UsersError::Password("empty"));
     }
@@ -211,7 +211,7 @@ pub fn hash_password(password: &str) -> Result<String, UsersError> {
 }
 
 /// Checks that `name` can be a user name: 1–64 bytes, no `:`, whitespace or control characters.
-pub fn check_name(name: &str) -> Result<(), UsersError> {
+pub(crate) fn check_name(name: &str) -> Result<(), UsersError> {
     let problem = if name.is_empty() {
         Some("empty")
     } else if name.len() > MAX_NAME_BYTES {

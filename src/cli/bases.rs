@@ -111,7 +111,7 @@ pub struct SetHelpArgs {
 
 /// Runs one `bases` sub-command and returns the exit code: 0 fine, 1 errors found or the
 /// change refused.
-pub fn run(cmd: BasesCommand) -> anyhow::Result<u8> {
+pub(super) fn run(cmd: BasesCommand) -> anyhow::Result<u8> {
     let mut out = String::new();
     // What was done is printed even when a later step fails (set-help may have written some
     // files before an error).

@@ -169,7 +169,7 @@ pub struct SetArgs {
 
 /// Runs one `message` sub-command; returns the exit code (1: the document is invalid or
 /// would be).
-pub fn run(cmd: MessageCommand) -> anyhow::Result<u8> {
+pub(super) fn run(cmd: MessageCommand) -> anyhow::Result<u8> {
     let now = Utc::now();
     let mut out = std::io::stdout().lock();
     match cmd {
@@ -334,20 +334,17 @@ fn default_path() -> PathBuf {
 
 /// Why `message check` or `message show` cannot use a document.
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
+pub(super) enum LoadError {
     /// The file cannot be read: a start-up style failure (exit code 2).
     #[error("cannot read {}", path.display())]
     Read {
-        /// The document as given.
         path: PathBuf,
-        /// Why reading failed.
         #[source]
         cause: std::io::Error,
     },
     /// The file was read but is not a valid document: the answer of `check` (exit code 1).
     #[error("{}: {cause}", path.display())]
     Invalid {
-        /// The document as given.
         path: PathBuf,
         /// Where and why it is invalid (line, column or field).
         cause: crate::document::DocumentError,

@@ -3,12 +3,12 @@
 //! `main.rs` parses [`Cli`] and calls [`run`]; everything a sub-command does lives in the
 //! library so that tests can drive it without a process.
 
-pub mod bases;
-pub mod message;
+mod bases;
+mod message;
 mod message_list;
-pub mod reports;
-pub mod url_template;
-pub mod users;
+mod reports;
+mod url_template;
+mod users;
 
 use std::sync::Arc;
 

@@ -85,7 +85,7 @@ pub enum Format {
 }
 
 /// Runs a `reports` sub-command.
-pub fn run(cmd: ReportsCommand) -> anyhow::Result<u8> {
+pub(super) fn run(cmd: ReportsCommand) -> anyhow::Result<u8> {
     run_at(cmd, Utc::now(), &mut std::io::stdout().lock())
 }
 
@@ -105,7 +105,7 @@ fn open(db: &DbArgs) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// Runs a sub-command as of `now`, printing to `out`.
-pub fn run_at(cmd: ReportsCommand, now: DateTime<Utc>, out: &mut dyn std::io::Write) -> anyhow::Result<u8> {
+pub(super) fn run_at(cmd: ReportsCommand, now: DateTime<Utc>, out: &mut dyn std::io::Write) -> anyhow::Result<u8> {
     match cmd {
         ReportsCommand::List {
             since,

@@ -4,7 +4,7 @@
 
 /// A parsed `--url` value: literal text and the placeholders between it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlTemplate {
+pub(super) struct UrlTemplate {
     parts: Vec<Part>,
 }
 
@@ -17,7 +17,7 @@ enum Part {
 
 /// What one base gives the template.
 #[derive(Debug, Clone, Copy)]
-pub struct Fill<'a> {
+pub(super) struct Fill<'a> {
     /// The base's name (its `[section]`).
     pub name: &'a str,
     /// The base's `ID=`, if it has one.
@@ -27,7 +27,7 @@ pub struct Fill<'a> {
 impl UrlTemplate {
     /// Parses `text`; `{name}` and `{id}` are the only placeholders, any other `{…}` is an
     /// error naming it.
-    pub fn parse(text: &str) -> Result<UrlTemplate, String> {
+    pub(super) fn parse(text: &str) -> Result<UrlTemplate, String> {
         let mut parts = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find('{') {
@@ -55,12 +55,12 @@ impl UrlTemplate {
     }
 
     /// Whether the value has placeholders (otherwise every base gets the same URL).
-    pub fn is_template(&self) -> bool {
+    pub(super) fn is_template(&self) -> bool {
         self.parts.iter().any(|p| !matches!(p, Part::Text(_)))
     }
 
     /// The URL for one base; an error when it uses `{id}` and the base has none.
-    pub fn fill(&self, base: Fill<'_>) -> Result<String, String> {
+    pub(super) fn fill(&self, base: Fill<'_>) -> Result<String, String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -78,7 +78,7 @@ impl UrlTemplate {
 
 /// Percent-encodes every byte but the unreserved ones of RFC 3986 (`A-Z a-z 0-9 - . _ ~`),
 /// so a name with spaces, slashes or Cyrillic letters stays one path segment.
-pub fn percent_encode(text: &str) -> String {
+pub(super) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

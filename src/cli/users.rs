@@ -31,7 +31,7 @@ pub struct UserArgs {
 }
 
 /// Runs a `users` sub-command; returns the exit code.
-pub fn run(cmd: UsersCommand) -> anyhow::Result<u8> {
+pub(super) fn run(cmd: UsersCommand) -> anyhow::Result<u8> {
     match cmd {
         UsersCommand::Add(args) => {
             check_name(&args.name)?;

@@ -12,7 +12,7 @@ use crate::limits::Bound;
 
 /// The parser of `--cors-origin` as a setting's [`Bound`]: [`cors_origin`].
 #[derive(Debug, Clone, Copy)]
-pub struct CorsOrigin;
+pub(crate) struct CorsOrigin;
 
 impl Bound<String> for CorsOrigin {
     type Out = HeaderValue;
@@ -22,10 +22,10 @@ impl Bound<String> for CorsOrigin {
 }
 
 /// A setting read by its type's `FromStr` ([`MessageService`], a zone), as a [`Bound`].
-pub struct Parsed<T>(PhantomData<fn() -> T>);
+pub(crate) struct Parsed<T>(PhantomData<fn() -> T>);
 
 /// The [`Parsed`] bound of `T`.
-pub const fn parsed<T>() -> Parsed<T> {
+pub(crate) const fn parsed<T>() -> Parsed<T> {
     Parsed(PhantomData)
 }
 
@@ -40,7 +40,7 @@ where
 }
 
 /// `--cors-origin` as the header value it becomes: anything a header may carry, not empty.
-pub fn cors_origin(text: &str) -> Result<HeaderValue, String> {
+pub(crate) fn cors_origin(text: &str) -> Result<HeaderValue, String> {
     match HeaderValue::from_str(text) {
         Ok(value) if !text.is_empty() => Ok(value),
         _ => Err(format!("{text:?} is not a valid origin")),

@@ -2,8 +2,8 @@
 //! for scripts, the same-origin check for changes, and the limiter for failed logins.
 //!
 //! A session token is 32 random bytes sent only in the cookie; the store keeps only its
-//! SHA-256 ([`session_key`]), so a copy of the database opens no session. The CSRF token is
-//! derived from the session token with another label ([`csrf_token`]): forms carry it, and
+//! SHA-256 (`session_key`), so a copy of the database opens no session. The CSRF token is
+//! derived from the session token with another label (`csrf_token`): forms carry it, and
 //! a request without the cookie's secret cannot produce it.
 
 use std::collections::HashMap;
@@ -19,12 +19,12 @@ use sha2::{Digest, Sha256};
 
 /// The session cookie's name. `__Host-` makes browsers insist on Secure, Path=/ and no
 /// Domain, so no other host can set or shadow it.
-pub const COOKIE: &str = "__Host-v8help-console";
+pub(crate) const COOKIE: &str = "__Host-v8help-console";
 /// How long a login lasts.
-pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+pub(crate) const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
 /// A new random session token (base64url of 32 bytes), or why the OS gave no randomness.
-pub fn new_token() -> Result<String, getrandom::Error> {
+pub(crate) fn new_token() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
@@ -39,23 +39,23 @@ fn labelled_hash(label: &str, token: &str) -> String {
 }
 
 /// What the store keeps for a session token: its SHA-256, never the token.
-pub fn session_key(token: &str) -> String {
+pub(crate) fn session_key(token: &str) -> String {
     labelled_hash("v8help-console-session", token)
 }
 
 /// The CSRF token of the session whose token is `token`.
-pub fn csrf_token(token: &str) -> String {
+pub(crate) fn csrf_token(token: &str) -> String {
     labelled_hash("v8help-console-csrf", token)
 }
 
 /// Compares two strings in time independent of where they differ.
-pub fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The `Set-Cookie` value that opens a session.
-pub fn set_cookie(token: &str) -> String {
+pub(crate) fn set_cookie(token: &str) -> String {
     format!(
         "{COOKIE}={token}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
         SESSION_TTL.as_secs()
@@ -63,12 +63,12 @@ pub fn set_cookie(token: &str) -> String {
 }
 
 /// The `Set-Cookie` value that ends a session in the browser.
-pub fn clear_cookie() -> String {
+pub(crate) fn clear_cookie() -> String {
     format!("{COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict")
 }
 
 /// The session token from the request's cookies, if any.
-pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -81,7 +81,7 @@ pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// `Authorization: Basic …` as (name, password), when present and well-formed.
-pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -96,7 +96,7 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 /// Whether a state-changing request may come from where it says: a browser's `Origin` (or,
 /// without one, `Sec-Fetch-Site`) must be this console itself, whose address the request
 /// names as `host` (HTTP/2's `:authority`, else `Host`). Scripts send neither header.
-pub fn same_origin(headers: &HeaderMap, host: Option<&str>) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap, host: Option<&str>) -> bool {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let Ok(origin) = origin.to_str() else { return false };
         return match host {
@@ -113,7 +113,7 @@ pub fn same_origin(headers: &HeaderMap, host: Option<&str>) -> bool {
 /// Failed logins allowed per user name within [`WINDOW`].
 pub const MAX_FAILURES_PER_NAME: u32 = 5;
 /// Failed logins allowed per client address within [`WINDOW`].
-pub const MAX_FAILURES_PER_ADDR: u32 = 10;
+pub(crate) const MAX_FAILURES_PER_ADDR: u32 = 10;
 /// The window over which failures are counted; a locked key is free again when it ends.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Most keys remembered; past it, expired windows are dropped, then the oldest.
@@ -123,7 +123,7 @@ const MAX_KEYS: usize = 10_000;
 /// when a key is over its limit (and for how long). Kept in memory: a replica switch
 /// resets it, which gives an attacker one more window, not a way in.
 #[derive(Debug, Default)]
-pub struct LoginLimiter {
+pub(crate) struct LoginLimiter {
     by_addr: HashMap<IpAddr, Window>,
     by_name: HashMap<String, Window>,
 }
@@ -152,7 +152,7 @@ impl Window {
 
 impl LoginLimiter {
     /// `Some(wait)` when `addr` or `name` has failed too often and may not try now.
-    pub fn locked(&self, addr: IpAddr, name: &str, now: DateTime<Utc>) -> Option<Duration> {
+    pub(crate) fn locked(&self, addr: IpAddr, name: &str, now: DateTime<Utc>) -> Option<Duration> {
         let by_addr = self
             .by_addr
             .get(&addr)
@@ -165,7 +165,7 @@ impl LoginLimiter {
     }
 
     /// Records a failed login of `name` from `addr`.
-    pub fn failed(&mut self, addr: IpAddr, name: &str, now: DateTime<Utc>) {
+    pub(crate) fn failed(&mut self, addr: IpAddr, name: &str, now: DateTime<Utc>) {
         if self.by_addr.len() + self.by_name.len() >= MAX_KEYS {
             self.prune(now);
         }
@@ -188,7 +188,7 @@ impl LoginLimiter {
 
     /// A successful login clears the name's count (not the address's: one known password
     /// must not reset the guessing budget of an address).
-    pub fn succeeded(&mut self, name: &str) {
+    pub(crate) fn succeeded(&mut self, name: &str) {
         self.by_name.remove(name);
     }
 

@@ -5,27 +5,31 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Args;
-
 use crate::config::ConfigError;
+use crate::limits::Any;
 
-/// Where the console listens unless told otherwise: loopback only, so that reaching it from
-/// elsewhere is a decision (a tunnel, a reverse proxy with its own access rules, or an
-/// explicit address).
-pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8444";
-/// The users file unless told otherwise.
-pub const DEFAULT_USERS: &str = "v8help-users";
-
-/// `v8help serve` flags of the console.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ConsoleArgs {
+crate::config::settings! {
+    /// `v8help serve` flags of the console.
+    ConsoleArgs, ConsoleFile, ConsoleValues;
     /// HTTPS address of the support console, or `off` [default: 127.0.0.1:8444]. Needs the
     /// report store (not with --reports-db off).
-    #[arg(long, env = "V8HELP_ADMIN_LISTEN", value_name = "ADDR")]
-    pub admin_listen: Option<String>,
+    // Loopback by default, so that reaching the console from elsewhere is a decision (a
+    // tunnel, a reverse proxy with its own access rules, or an explicit address).
+    admin_listen("--admin-listen", "V8HELP_ADMIN_LISTEN", "ADDR"): Option<String>, admin_listen => Option<SocketAddr> =
+        Some(SocketAddr::from(([127, 0, 0, 1], 8444)));
     /// The console's users file, edited with `v8help users add|remove` [default: ./v8help-users].
-    #[arg(long, env = "V8HELP_USERS", value_name = "FILE")]
-    pub users: Option<PathBuf>,
+    users("--users", "V8HELP_USERS", "FILE"): Option<PathBuf>, Any => PathBuf = PathBuf::from("v8help-users");
+}
+
+/// `--admin-listen`: an address, or `None` for `off`.
+fn admin_listen(listen: String) -> Result<Option<SocketAddr>, String> {
+    if listen.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match listen.trim().parse::<SocketAddr>() {
+        Ok(addr) => Ok(Some(addr)),
+        Err(e) => Err(format!("{listen:?} is not an address like 127.0.0.1:8444 or off ({e})")),
+    }
 }
 
 /// The console's resolved settings.
@@ -38,31 +42,10 @@ pub struct ConsoleConfig {
 }
 
 impl ConsoleConfig {
-    /// Flags and environment over the file's `admin_listen` and `users`, over the defaults;
-    /// `None` for `off`.
-    pub fn resolve(
-        args: &ConsoleArgs,
-        file_listen: Option<String>,
-        file_users: Option<PathBuf>,
-    ) -> Result<Option<ConsoleConfig>, ConfigError> {
-        let listen = args
-            .admin_listen
-            .clone()
-            .or(file_listen)
-            .unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.into());
-        if listen.trim().eq_ignore_ascii_case("off") {
-            return Ok(None);
-        }
-        let listen = listen.trim().parse::<SocketAddr>().map_err(|e| ConfigError::Invalid {
-            setting: "--admin-listen",
-            problem: format!("{listen:?} is not an address like 127.0.0.1:8444 or off ({e})"),
-        })?;
-        let users = args
-            .users
-            .clone()
-            .or(file_users)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_USERS));
-        Ok(Some(ConsoleConfig { listen, users }))
+    /// Flags and environment over the file, over the defaults; `None` for `off`.
+    pub(crate) fn resolve(args: &ConsoleArgs, file: ConsoleFile) -> Result<Option<ConsoleConfig>, ConfigError> {
+        let v = ConsoleValues::read(args, file)?;
+        Ok(v.admin_listen.map(|listen| ConsoleConfig { listen, users: v.users }))
     }
 }
 
@@ -72,32 +55,36 @@ mod tests {
 
     #[test]
     fn defaults_off_and_bad_addresses() {
-        let c = ConsoleConfig::resolve(&ConsoleArgs::default(), None, None)
+        let c = ConsoleConfig::resolve(&ConsoleArgs::default(), ConsoleFile::default())
             .unwrap()
             .unwrap();
-        assert_eq!(c.listen, DEFAULT_ADMIN_LISTEN.parse().unwrap());
+        assert_eq!(c.listen, "127.0.0.1:8444".parse().unwrap());
         assert_eq!(c.users, PathBuf::from("v8help-users"));
         let off = ConsoleArgs {
             admin_listen: Some("off".into()),
             ..ConsoleArgs::default()
         };
-        assert_eq!(
-            ConsoleConfig::resolve(&off, Some("127.0.0.1:1".into()), None).unwrap(),
-            None
-        );
+        let file = ConsoleFile {
+            admin_listen: Some("127.0.0.1:1".into()),
+            ..ConsoleFile::default()
+        };
+        assert_eq!(ConsoleConfig::resolve(&off, file).unwrap(), None);
         let bad = ConsoleArgs {
             admin_listen: Some("localhost".into()),
             ..ConsoleArgs::default()
         };
-        let err = ConsoleConfig::resolve(&bad, None, None).unwrap_err().to_string();
-        assert!(err.contains("--admin-listen"), "{err}");
-        let file = ConsoleConfig::resolve(
-            &ConsoleArgs::default(),
-            Some("127.0.0.1:9444".into()),
-            Some("/etc/u".into()),
-        )
-        .unwrap()
-        .unwrap();
+        let err = ConsoleConfig::resolve(&bad, ConsoleFile::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("--admin-listen: \"localhost\" is not an address"),
+            "{err}"
+        );
+        let file = ConsoleFile {
+            admin_listen: Some("127.0.0.1:9444".into()),
+            users: Some("/etc/u".into()),
+        };
+        let file = ConsoleConfig::resolve(&ConsoleArgs::default(), file).unwrap().unwrap();
         assert_eq!((file.listen.port(), file.users), (9444, PathBuf::from("/etc/u")));
     }
 }

@@ -37,7 +37,7 @@ impl MarkGroup for StoreMarks {
 
 /// `n` counts of `step` each, the last ending at `now` (oldest first), from the store's
 /// buckets (which list only the steps that have events, by their start).
-pub fn series(buckets: &[Bucket], now: DateTime<Utc>, step: Duration, n: usize) -> Vec<u32> {
+pub(super) fn series(buckets: &[Bucket], now: DateTime<Utc>, step: Duration, n: usize) -> Vec<u32> {
     let mut out = vec![0u32; n];
     let step_ms = step.num_milliseconds().max(1);
     // The step that holds `now` is the last one.
@@ -53,7 +53,7 @@ pub fn series(buckets: &[Bucket], now: DateTime<Utc>, step: Duration, n: usize) 
 }
 
 /// Where the series of `n` steps ending at `now` starts (the first step's start).
-pub fn series_start(now: DateTime<Utc>, step: Duration, n: usize) -> DateTime<Utc> {
+pub(super) fn series_start(now: DateTime<Utc>, step: Duration, n: usize) -> DateTime<Utc> {
     let step_ms = step.num_milliseconds().max(1);
     let last_start = now.timestamp_millis().div_euclid(step_ms) * step_ms;
     DateTime::from_timestamp_millis(last_start - step_ms * (n as i64 - 1)).unwrap_or(now)

@@ -4,7 +4,7 @@
 
 /// A console language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
+pub(crate) enum Lang {
     /// Русский.
     Ru,
     /// English.
@@ -13,7 +13,7 @@ pub enum Lang {
 
 impl Lang {
     /// The language for a request's `Accept-Language`.
-    pub fn from_accept(accept: Option<&str>) -> Lang {
+    pub(crate) fn from_accept(accept: Option<&str>) -> Lang {
         let available = [("ru".to_string(), String::new()), ("en".to_string(), String::new())];
         match crate::document::negotiate(&available, None, accept) {
             Some("en") => Lang::En,
@@ -22,7 +22,7 @@ impl Lang {
     }
 
     /// The `lang` attribute of the page.
-    pub fn tag(self) -> &'static str {
+    pub(crate) fn tag(self) -> &'static str {
         match self {
             Lang::Ru => "ru",
             Lang::En => "en",
@@ -30,7 +30,7 @@ impl Lang {
     }
 
     /// The words of this language.
-    pub fn t(self) -> &'static Texts {
+    pub(crate) fn t(self) -> &'static Texts {
         match self {
             Lang::Ru => &RU,
             Lang::En => &EN,
@@ -41,7 +41,7 @@ impl Lang {
 /// Every fixed text of the console pages.
 #[allow(missing_docs)]
 #[derive(Debug)]
-pub struct Texts {
+pub(crate) struct Texts {
     pub title: &'static str,
     pub login_title: &'static str,
     pub user: &'static str,

@@ -9,16 +9,16 @@
 //!
 //! - [`config`]: `--admin-listen` and `--users`.
 //! - [`auth`]: sessions, CSRF, Basic, same-origin checks, the failed-login limiter.
-//! - [`data`]: marking through the reports service ([`MarkGroup`]), chart series.
-//! - [`pages`] and [`i18n`]: the HTML (auto-escaped maud templates) in Russian and English.
-//! - [`routes`]: the router.
+//! - `data`: marking through the reports service ([`MarkGroup`]), chart series.
+//! - `pages` and `i18n`: the HTML (auto-escaped maud templates) in Russian and English.
+//! - `routes`: the router.
 
 pub mod auth;
 pub mod config;
-pub mod data;
-pub mod i18n;
-pub mod pages;
-pub mod routes;
+mod data;
+mod i18n;
+pub(crate) mod pages;
+mod routes;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -61,7 +61,7 @@ pub struct Console {
 }
 
 /// Renders the service's health with details (see [`crate::service::Service::health_report`]).
-pub type HealthReport = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+pub(crate) type HealthReport = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
 impl Console {
     /// A console over `store`, marking groups through `marks`, for the users in `users`.

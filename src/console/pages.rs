@@ -12,10 +12,10 @@ use crate::store::{
 };
 
 /// The console's stylesheet, served at `/console.css`.
-pub const CSS: &str = include_str!("../../web/console.css");
+pub(crate) const CSS: &str = include_str!("../../web/console.css");
 
 /// Who is logged in and the CSRF token their forms carry.
-pub struct Viewer<'a> {
+pub(crate) struct Viewer<'a> {
     /// The console user.
     pub user: &'a str,
     /// The session's CSRF token.
@@ -61,7 +61,7 @@ fn layout(lang: Lang, title: &str, viewer: Option<&Viewer<'_>>, body: Markup) ->
 }
 
 /// The login form, with an optional problem line above it.
-pub fn login(lang: Lang, problem: Option<&str>, name: &str) -> Markup {
+pub(crate) fn login(lang: Lang, problem: Option<&str>, name: &str) -> Markup {
     let t = lang.t();
     layout(
         lang,
@@ -80,7 +80,7 @@ pub fn login(lang: Lang, problem: Option<&str>, name: &str) -> Markup {
 }
 
 /// A small bar chart of `counts` (oldest first) as inline SVG: one bar per number.
-pub fn bars(counts: &[u32], label: &str) -> Markup {
+pub(crate) fn bars(counts: &[u32], label: &str) -> Markup {
     let max = counts.iter().copied().max().unwrap_or(0).max(1);
     let n = counts.len().max(1);
     let height = 24u32;
@@ -113,7 +113,7 @@ fn state_class(mark: Option<&Mark>) -> &'static str {
 }
 
 /// The URL of a group's page (its key, which clients chose, goes in the query, encoded).
-pub fn group_url(key: &str) -> String {
+pub(crate) fn group_url(key: &str) -> String {
     format!(
         "/group?key={}",
         form_urlencoded::byte_serialize(key.as_bytes()).collect::<String>()
@@ -146,7 +146,7 @@ fn platform(f: &ReportFields) -> String {
 }
 
 /// The groups page: each group with its hourly counts of the last 24 h.
-pub fn groups(lang: Lang, viewer: &Viewer<'_>, groups: &[(GroupSummary, Vec<u32>)]) -> Markup {
+pub(crate) fn groups(lang: Lang, viewer: &Viewer<'_>, groups: &[(GroupSummary, Vec<u32>)]) -> Markup {
     let t = lang.t();
     layout(
         lang,
@@ -184,7 +184,13 @@ pub fn groups(lang: Lang, viewer: &Viewer<'_>, groups: &[(GroupSummary, Vec<u32>
 }
 
 /// A group's page: its summary, the mark form and its reports.
-pub fn group(lang: Lang, viewer: &Viewer<'_>, g: &GroupSummary, per_hour: &[u32], reports: &[ReportSummary]) -> Markup {
+pub(crate) fn group(
+    lang: Lang,
+    viewer: &Viewer<'_>,
+    g: &GroupSummary,
+    per_hour: &[u32],
+    reports: &[ReportSummary],
+) -> Markup {
     let t = lang.t();
     let mark = g.mark.as_ref();
     layout(
@@ -246,7 +252,7 @@ pub fn group(lang: Lang, viewer: &Viewer<'_>, g: &GroupSummary, per_hour: &[u32]
 }
 
 /// One report: its fields, the screenshot inline, the files and the archive to download.
-pub fn report(lang: Lang, viewer: &Viewer<'_>, r: &ReportDetail, has_screenshot: bool) -> Markup {
+pub(crate) fn report(lang: Lang, viewer: &Viewer<'_>, r: &ReportDetail, has_screenshot: bool) -> Markup {
     let t = lang.t();
     let s = &r.summary;
     let f = &s.fields;
@@ -285,7 +291,7 @@ pub fn report(lang: Lang, viewer: &Viewer<'_>, r: &ReportDetail, has_screenshot:
 /// The login failures page: per minute over the last 24 h, the total and the peak, the
 /// busiest minutes, and the latest events with the base address each client used
 /// (`/NAME/`, or the root address).
-pub fn failures(
+pub(crate) fn failures(
     lang: Lang,
     viewer: &Viewer<'_>,
     per_minute: &[u32],
@@ -358,13 +364,13 @@ fn count_by_base(events: &[crate::store::LoginFailure]) -> Vec<(Option<&str>, us
 }
 
 /// A short page saying something went wrong (404, 403, 500).
-pub fn problem(lang: Lang, viewer: Option<&Viewer<'_>>, text: &str) -> Markup {
+pub(crate) fn problem(lang: Lang, viewer: Option<&Viewer<'_>>, text: &str) -> Markup {
     layout(lang, text, viewer, html! { p.problem role="alert" { (text) } })
 }
 
 /// The forwarding page: the outbox by state and the deliveries whose last attempt failed,
 /// with the error each target answered (text from outside: escaped like everything else).
-pub fn forwarding(lang: Lang, viewer: &Viewer<'_>, stats: &OutboxStats, problems: &[OutboxItem]) -> Markup {
+pub(crate) fn forwarding(lang: Lang, viewer: &Viewer<'_>, stats: &OutboxStats, problems: &[OutboxItem]) -> Markup {
     let t = lang.t();
     let kind = |k: OutboxKind| match k {
         OutboxKind::Report => t.kind_report,

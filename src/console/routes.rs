@@ -61,7 +61,7 @@ impl Who {
 }
 
 /// Answers one request to the console. `peer` is the client's address (for the login limiter).
-pub async fn handle(req: Request<Incoming>, console: Arc<Console>, peer: IpAddr) -> Response<Body> {
+pub(super) async fn handle(req: Request<Incoming>, console: Arc<Console>, peer: IpAddr) -> Response<Body> {
     let now = Utc::now();
     let lang = Lang::from_accept(req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
     let mut response = route(req, &console, peer, lang, now).await;

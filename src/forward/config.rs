@@ -2,7 +2,6 @@
 //! (repeatable), `--forward-threshold` and `--console-url`, as flags, `V8HELP_…` variables
 //! and TOML keys, resolved into a [`ForwardConfig`] and the store's [`Forwarding`] plan.
 
-use clap::Args;
 use sha2::{Digest, Sha256};
 
 use super::sentry::Dsn;
@@ -10,40 +9,64 @@ use crate::config::ConfigError;
 use crate::store::Forwarding;
 
 /// The outbox target name of the Sentry project.
-pub const SENTRY: &str = "sentry";
+pub(crate) const SENTRY: &str = "sentry";
 
-/// The `--forward-…` flags, flattened into `v8help serve`'s.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ForwardArgs {
+crate::config::settings! {
+    /// The `--forward-…` flags (and `--console-url`), flattened into `v8help serve`'s.
+    ForwardArgs, ForwardFile, ForwardValues =>
+    /// Resolved forwarding settings.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct ForwardConfig from v {};
     /// Sentry DSN (https://KEY@HOST/PROJECT): one event per error report, with report.json
     /// and the screenshot attached [default: none].
-    #[arg(long, env = "V8HELP_FORWARD_SENTRY", value_name = "DSN")]
-    pub forward_sentry: Option<String>,
+    forward_sentry("--forward-sentry", "V8HELP_FORWARD_SENTRY", "DSN"): Option<String>, sentry => Option<Dsn> = None, field sentry;
     /// Webhook URL for a JSON POST on every new group and when a group reaches
     /// --forward-threshold reports; repeatable (in the variable: comma-separated) [default: none].
-    #[arg(long, env = "V8HELP_FORWARD_WEBHOOK", value_name = "URL", value_delimiter = ',')]
-    pub forward_webhook: Vec<String>,
+    forward_webhook("--forward-webhook", "V8HELP_FORWARD_WEBHOOK", "URL", value_delimiter = ','):
+        Vec<String>, webhooks => Vec<Webhook> = Vec::new(), field webhooks;
     /// Report count of a group that is announced to the webhooks once reached [default: new
     /// groups only].
-    #[arg(long, env = "V8HELP_FORWARD_THRESHOLD", value_name = "N")]
-    pub forward_threshold: Option<u64>,
+    forward_threshold("--forward-threshold", "V8HELP_FORWARD_THRESHOLD", "N"): Option<u64>, threshold => Option<u64> = None, field threshold;
     /// The support console's address as support opens it (https://support.example.ru), for
     /// the links in webhooks and Sentry events [default: no link].
-    #[arg(long, env = "V8HELP_CONSOLE_URL", value_name = "URL")]
-    pub console_url: Option<String>,
+    console_url("--console-url", "V8HELP_CONSOLE_URL", "URL"): Option<String>, console_url => Option<String> = None;
 }
 
-/// The same settings in the TOML file.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct ForwardFile {
-    /// `forward_sentry`.
-    pub forward_sentry: Option<String>,
-    /// `forward_webhook`: a list of URLs.
-    pub forward_webhook: Option<Vec<String>>,
-    /// `forward_threshold`.
-    pub forward_threshold: Option<u64>,
-    /// `console_url`.
-    pub console_url: Option<String>,
+/// `--forward-sentry`: a DSN; empty is none.
+fn sentry(dsn: String) -> Result<Option<Dsn>, String> {
+    match dsn.trim() {
+        "" => Ok(None),
+        dsn => Dsn::parse(dsn).map(Some),
+    }
+}
+
+/// `--forward-webhook`: each URL once, empty ones skipped.
+fn webhooks(urls: Vec<String>) -> Result<Vec<Webhook>, String> {
+    let mut webhooks: Vec<Webhook> = Vec::new();
+    for url in urls.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+        let hook = Webhook::parse(url)?;
+        if !webhooks.contains(&hook) {
+            webhooks.push(hook);
+        }
+    }
+    Ok(webhooks)
+}
+
+/// `--forward-threshold`: at least 1.
+fn threshold(n: u64) -> Result<u64, String> {
+    match n {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+/// `--console-url`: an http(s) URL, kept without its trailing `/`.
+fn console_url(url: String) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(&url).map_err(|e| format!("{url:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("{url:?} is not an http(s) URL"));
+    }
+    Ok(url.trim_end_matches('/').to_string())
 }
 
 /// One webhook: its URL and its name in the outbox.
@@ -70,69 +93,12 @@ impl Webhook {
             target: format!("webhook:{hex}"),
         })
     }
-
-    /// How the console names it: the host and the target (never the path, which may hold a token).
-    pub fn shown(&self) -> String {
-        format!("{} ({})", self.url.host_str().unwrap_or(""), self.target)
-    }
-}
-
-/// Resolved forwarding settings.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ForwardConfig {
-    /// The Sentry project, if any.
-    pub sentry: Option<Dsn>,
-    /// The webhooks.
-    pub webhooks: Vec<Webhook>,
-    /// `--forward-threshold`.
-    pub threshold: Option<u64>,
-    /// The console's public base URL, without a trailing `/`.
-    pub console_url: Option<String>,
 }
 
 impl ForwardConfig {
     /// Flags and environment win over the file.
-    pub fn resolve(args: &ForwardArgs, file: ForwardFile) -> Result<ForwardConfig, ConfigError> {
-        let invalid = |setting, problem| ConfigError::Invalid { setting, problem };
-        let sentry = match args.forward_sentry.clone().or(file.forward_sentry) {
-            Some(dsn) if !dsn.trim().is_empty() => {
-                Some(Dsn::parse(dsn.trim()).map_err(|p| invalid("--forward-sentry", p))?)
-            }
-            _ => None,
-        };
-        let urls = if args.forward_webhook.is_empty() {
-            file.forward_webhook.unwrap_or_default()
-        } else {
-            args.forward_webhook.clone()
-        };
-        let mut webhooks: Vec<Webhook> = Vec::new();
-        for url in urls.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
-            let hook = Webhook::parse(url).map_err(|p| invalid("--forward-webhook", p))?;
-            if !webhooks.contains(&hook) {
-                webhooks.push(hook);
-            }
-        }
-        let threshold = args.forward_threshold.or(file.forward_threshold);
-        if threshold == Some(0) {
-            return Err(invalid("--forward-threshold", "must be at least 1".into()));
-        }
-        let console_url = match args.console_url.clone().or(file.console_url) {
-            Some(url) => {
-                let parsed =
-                    reqwest::Url::parse(&url).map_err(|e| invalid("--console-url", format!("{url:?}: {e}")))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(invalid("--console-url", format!("{url:?} is not an http(s) URL")));
-                }
-                Some(url.trim_end_matches('/').to_string())
-            }
-            None => None,
-        };
-        Ok(ForwardConfig {
-            sentry,
-            webhooks,
-            threshold,
-            console_url,
-        })
+    pub(crate) fn resolve(args: &ForwardArgs, file: ForwardFile) -> Result<ForwardConfig, ConfigError> {
+        Ok(ForwardConfig::from_values(ForwardValues::read(args, file)?))
     }
 
     /// Whether anything is forwarded.
@@ -141,7 +107,7 @@ impl ForwardConfig {
     }
 
     /// The outbox rows each stored report brings.
-    pub fn forwarding(&self) -> Forwarding {
+    pub(crate) fn forwarding(&self) -> Forwarding {
         Forwarding {
             every_report: self.sentry.iter().map(|_| SENTRY.to_string()).collect(),
             group_events: self.webhooks.iter().map(|w| w.target.clone()).collect(),
@@ -150,13 +116,13 @@ impl ForwardConfig {
     }
 
     /// Every target this process delivers to.
-    pub fn targets(&self) -> Vec<String> {
+    pub(crate) fn targets(&self) -> Vec<String> {
         let f = self.forwarding();
         f.every_report.into_iter().chain(f.group_events).collect()
     }
 
     /// The console's page of group `key`, when the console's address is known.
-    pub fn group_link(&self, key: &str) -> Option<String> {
+    pub(crate) fn group_link(&self, key: &str) -> Option<String> {
         self.console_url
             .as_ref()
             .map(|base| format!("{base}{}", crate::console::pages::group_url(key)))
@@ -183,7 +149,6 @@ mod tests {
         let c = ForwardConfig::resolve(&args, file).unwrap();
         assert_eq!(c.webhooks.len(), 1);
         assert!(c.webhooks[0].target.starts_with("webhook:") && !c.webhooks[0].target.contains("SECRET"));
-        assert!(!c.webhooks[0].shown().contains("SECRET"));
         assert_eq!(c.threshold, Some(10));
         assert_eq!(
             c.group_link("app:a b").as_deref(),
@@ -193,7 +158,8 @@ mod tests {
             forward_webhook: vec!["ftp://x".into()],
             ..ForwardArgs::default()
         };
-        assert!(ForwardConfig::resolve(&bad, ForwardFile::default()).is_err());
+        let err = ForwardConfig::resolve(&bad, ForwardFile::default()).unwrap_err();
+        assert_eq!(err.to_string(), "--forward-webhook: \"ftp://x\" is not an http(s) URL");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! transaction as the report ([`crate::store::outbox`]); the delivery task here claims due
 //! rows under a lease, delivers them, and records the outcome: delivered, retried later with
 //! exponential backoff (the time is in the row, so it survives restarts), or given up after
-//! [`MAX_ATTEMPTS`] or a refusal that no retry can change. Replicas sharing a PostgreSQL
+//! `MAX_ATTEMPTS` or a refusal that no retry can change. Replicas sharing a PostgreSQL
 //! store claim with `FOR UPDATE SKIP LOCKED`, so each row is delivered by one of them.
 //! A `429` stops deliveries to that target for its `Retry-After` (or Sentry's
 //! `X-Sentry-Rate-Limits`). Outcomes are counted in `/metrics` and failures listed in the
@@ -14,11 +14,11 @@
 //!
 //! - [`config`]: the settings.
 //! - [`sentry`]: the DSN, the event and the envelope.
-//! - [`webhook`]: the webhook body.
+//! - `webhook`: the webhook body.
 
 pub mod config;
 pub mod sentry;
-pub mod webhook;
+mod webhook;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,41 +29,41 @@ use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use tokio::sync::Notify;
 
-pub use config::{ForwardArgs, ForwardConfig, ForwardFile};
+pub use config::{ForwardArgs, ForwardConfig};
 
 use crate::store::{Claim, Delivery, OutboxItem, OutboxKind, OutboxStats, Store, StoreError};
 
 /// How long a claim holds its rows: well over one attempt ([`REQUEST_TIMEOUT`]), so that a
 /// row is never delivered twice while its claimer lives; after it, a dead claimer's rows
 /// are claimed again.
-pub const LEASE: Duration = Duration::from_secs(120);
+pub(crate) const LEASE: Duration = Duration::from_secs(120);
 /// Longest one HTTP attempt may take.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the outbox is looked at when nothing wakes the task (another replica's rows,
 /// retries coming due).
-pub const POLL: Duration = Duration::from_secs(1);
+pub(crate) const POLL: Duration = Duration::from_secs(1);
 /// Rows claimed (and delivered concurrently) at once.
-pub const BATCH: usize = 8;
+pub(crate) const BATCH: usize = 8;
 /// Attempts after which a row is given up.
-pub const MAX_ATTEMPTS: u32 = 15;
+pub(crate) const MAX_ATTEMPTS: u32 = 15;
 /// The first retry's delay; each further one doubles, up to [`MAX_BACKOFF`].
-pub const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 /// The longest delay between two attempts.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// How often the outbox figures of `/metrics` are refreshed from the store.
 const STATS_EVERY: Duration = Duration::from_secs(5);
 /// The longest wait a rate-limit answer is taken for.
 const MAX_RATE_LIMIT: Duration = Duration::from_secs(24 * 3600);
 
 /// The delay before attempt `attempts + 1` after `attempts` failed ones.
-pub fn backoff(attempts: u32) -> Duration {
+pub(crate) fn backoff(attempts: u32) -> Duration {
     let factor = 1u32.checked_shl(attempts.saturating_sub(1)).unwrap_or(u32::MAX);
     FIRST_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF)
 }
 
 /// How long a `429` (or any answer with Sentry's header) says to wait: `X-Sentry-Rate-Limits`,
 /// else `Retry-After` (seconds or an HTTP date), else a minute for a 429.
-pub fn rate_limit(status: u16, headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+pub(crate) fn rate_limit(status: u16, headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let sentry = text("x-sentry-rate-limits").and_then(sentry::rate_limited_for);
     let retry_after = text("retry-after").and_then(|v| {
@@ -84,7 +84,7 @@ pub fn rate_limit(status: u16, headers: &HeaderMap, now: DateTime<Utc>) -> Optio
 }
 
 /// What one attempt's answer means for its row.
-pub fn judge(
+pub(crate) fn judge(
     status: u16,
     attempts_before: u32,
     rate_limited: Option<Duration>,
@@ -127,7 +127,7 @@ fn retry(error: String, attempts_before: u32, wait: Option<Duration>, now: DateT
 /// The forwarding figures of `/metrics`: this process's attempts by target kind and result,
 /// and the outbox rows by state as the store last counted them (shared by every replica).
 #[derive(Debug, Default)]
-pub struct ForwardMetrics {
+pub(crate) struct ForwardMetrics {
     /// [sentry, webhook] × [delivered, retry, failed].
     attempts: [[AtomicU64; 3]; 2],
     pending: AtomicU64,
@@ -155,7 +155,7 @@ impl ForwardMetrics {
     }
 
     /// Attempts: (target kind, result, count).
-    pub fn attempts(&self) -> impl Iterator<Item = (&'static str, &'static str, u64)> + '_ {
+    pub(crate) fn attempts(&self) -> impl Iterator<Item = (&'static str, &'static str, u64)> + '_ {
         ["sentry", "webhook"]
             .into_iter()
             .enumerate()
@@ -168,7 +168,7 @@ impl ForwardMetrics {
     }
 
     /// Outbox rows by state: (state, count).
-    pub fn outbox(&self) -> [(&'static str, u64); 4] {
+    pub(crate) fn outbox(&self) -> [(&'static str, u64); 4] {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         [
             ("pending", l(&self.pending)),
@@ -182,13 +182,12 @@ impl ForwardMetrics {
 /// Why the forwarder cannot start.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set up the HTTP client for forwarding: {0}")]
-pub struct ForwardError(String);
+pub(crate) struct ForwardError(String);
 
 /// The delivery side of forwarding: the settings, the HTTP client, the rate limits in force
 /// and the figures.
 #[derive(Debug)]
-pub struct Forwarder {
-    /// The settings.
+pub(crate) struct Forwarder {
     pub config: ForwardConfig,
     /// The figures of `/metrics`.
     pub metrics: Arc<ForwardMetrics>,
@@ -201,7 +200,7 @@ pub struct Forwarder {
 
 impl Forwarder {
     /// A forwarder for `config` (its HTTP client: rustls, no redirects, bounded times).
-    pub fn new(config: ForwardConfig, metrics: Arc<ForwardMetrics>) -> Result<Forwarder, ForwardError> {
+    pub(crate) fn new(config: ForwardConfig, metrics: Arc<ForwardMetrics>) -> Result<Forwarder, ForwardError> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("v8help/", env!("CARGO_PKG_VERSION")))
             .timeout(REQUEST_TIMEOUT)
@@ -219,7 +218,7 @@ impl Forwarder {
     }
 
     /// Says that this process stored a report (its outbox rows are due now).
-    pub fn report_stored(&self) {
+    pub(crate) fn report_stored(&self) {
         self.wake.notify_one();
     }
 
@@ -240,7 +239,7 @@ impl Forwarder {
     }
 
     /// Delivers due rows until `stop`.
-    pub async fn run(self: Arc<Self>, store: Arc<dyn Store>, stop: impl Future<Output = ()>) {
+    pub(crate) async fn run(self: Arc<Self>, store: Arc<dyn Store>, stop: impl Future<Output = ()>) {
         if self.config.is_empty() {
             return;
         }

@@ -64,7 +64,7 @@ impl Dsn {
     }
 
     /// The `X-Sentry-Auth` header's value.
-    pub fn auth_header(&self) -> String {
+    pub(crate) fn auth_header(&self) -> String {
         let mut h = format!(
             "Sentry sentry_version=7, sentry_client={CLIENT}, sentry_key={}",
             self.public_key
@@ -78,7 +78,7 @@ impl Dsn {
 
 /// A stable event id for report `id` of this store: a retry after a lost answer sends the
 /// same id, which Sentry stores once.
-pub fn event_id(report: &ReportDetail) -> String {
+pub(crate) fn event_id(report: &ReportDetail) -> String {
     let s = &report.summary;
     let digest = Sha256::digest(format!(
         "v8help-event\n{}\n{}\n{}",
@@ -98,7 +98,7 @@ fn clip(text: &str, max: usize) -> String {
 
 /// The event of one report: the group key as fingerprint, the error text as message, the
 /// platform, configuration and user as tags and contexts.
-pub fn event(report: &ReportDetail, link: Option<&str>) -> Value {
+pub(crate) fn event(report: &ReportDetail, link: Option<&str>) -> Value {
     let s = &report.summary;
     let f = &s.fields;
     let mut tags = Map::new();
@@ -163,7 +163,7 @@ pub fn event(report: &ReportDetail, link: Option<&str>) -> Value {
 
 /// A file attached to the event.
 #[derive(Debug, Clone)]
-pub struct Attachment {
+pub(crate) struct Attachment {
     /// Its name as Sentry shows it.
     pub filename: String,
     /// Its MIME type.
@@ -173,7 +173,7 @@ pub struct Attachment {
 }
 
 /// The content type of an attached file by its name.
-pub fn content_type(name: &str) -> &'static str {
+pub(crate) fn content_type(name: &str) -> &'static str {
     let lower = name.to_ascii_lowercase();
     match lower.rsplit_once('.').map(|(_, ext)| ext) {
         Some("json") => "application/json",
@@ -187,7 +187,7 @@ pub fn content_type(name: &str) -> &'static str {
 }
 
 /// The envelope: its header, the event, then each attachment.
-pub fn envelope(dsn: &Dsn, event: &Value, attachments: &[Attachment], now: DateTime<Utc>) -> Vec<u8> {
+pub(crate) fn envelope(dsn: &Dsn, event: &Value, attachments: &[Attachment], now: DateTime<Utc>) -> Vec<u8> {
     let mut out = Vec::new();
     let header = json!({
         "event_id": event["event_id"],
@@ -221,7 +221,7 @@ fn push_line(out: &mut Vec<u8>, bytes: &[u8]) {
 /// How long `X-Sentry-Rate-Limits` tells us to wait before sending an event again: entries
 /// `seconds:categories:scope…`, comma-separated; an entry applies when its categories are
 /// empty (all) or include `error`.
-pub fn rate_limited_for(header: &str) -> Option<Duration> {
+pub(crate) fn rate_limited_for(header: &str) -> Option<Duration> {
     header
         .split(',')
         .filter_map(|entry| {

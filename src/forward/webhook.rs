@@ -7,7 +7,12 @@ use serde_json::{Value, json};
 use crate::store::{GroupSummary, OutboxItem, OutboxKind};
 
 /// The body announcing `item`, with the group as it is now (`None`: purged since).
-pub fn body(item: &OutboxItem, group: Option<&GroupSummary>, threshold: Option<u64>, link: Option<&str>) -> Value {
+pub(super) fn body(
+    item: &OutboxItem,
+    group: Option<&GroupSummary>,
+    threshold: Option<u64>,
+    link: Option<&str>,
+) -> Value {
     let title = group
         .and_then(|g| g.title.clone())
         .filter(|t| !t.trim().is_empty())

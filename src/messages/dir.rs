@@ -45,7 +45,7 @@ pub enum Refreshed {
 impl Refreshed {
     /// Whether the file may have been caught half-written (or emptied), so that it should
     /// be read again shortly without waiting for an event.
-    pub fn needs_settling(&self) -> bool {
+    pub(crate) fn needs_settling(&self) -> bool {
         match self {
             Refreshed::Added(outcome) => matches!(outcome, Reload::Failed(_)),
             Refreshed::Reloaded(outcome) => outcome.needs_settling(),

@@ -8,15 +8,15 @@
 //! itself swapped whole (`ArcSwap`) when a base appears or goes. A request is one map
 //! lookup by the `&str` of its path and one snapshot load: no allocation, no lock.
 //!
-//! [`DirReload`] keeps the map in step with the directory, as a target of the one reload
-//! loop ([`crate::watch::keep`]; so every read runs on a blocking thread under the file-read
+//! `DirReload` keeps the map in step with the directory, as a target of the one reload
+//! loop (`crate::watch::keep`; so every read runs on a blocking thread under the file-read
 //! deadline): an event names a file, and only that file is re-read and re-rendered; a deleted file is dropped only once it has stayed
 //! deleted for [`DELETE_GRACE`]; a ConfigMap `..data` swap or a lost event re-checks every
 //! file by its metadata, reading only those that changed.
 
 mod dir;
 pub use dir::Refreshed;
-pub mod name;
+pub(crate) mod name;
 mod watch;
 
 use std::collections::HashMap;
@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use crate::document::State;
 use crate::time::Zone;
 use crate::watch::{LiveMessage, Now};
-pub use watch::DirReload;
+pub(crate) use watch::DirReload;
 
 /// How long a document's file must stay missing before its base stops being served: a save
 /// that deletes and recreates the file, or moves it aside first, leaves a gap shorter
@@ -115,7 +115,7 @@ impl Messages {
     }
 
     /// How long loading the whole directory took at start-up.
-    pub fn loaded_in(&self) -> Duration {
+    pub(crate) fn loaded_in(&self) -> Duration {
         self.loaded_in
     }
 
@@ -127,14 +127,14 @@ impl Messages {
     }
 
     /// Re-reads one base's file now (what an event for `NAME.json` does), adding the base
-    /// if the file is new. A missing file is only noted: see [`Messages::drop_if_gone`].
+    /// if the file is new. A missing file is only noted: see `Messages::drop_if_gone`.
     pub fn refresh(&self, name: &str, now: Now) -> dir::Refreshed {
         let mut files = self.lock();
         dir::refresh(self, &mut files, name, now)
     }
 
     /// Removes base `name` if its file is (still) missing; returns whether it was removed.
-    pub fn drop_if_gone(&self, name: &str) -> bool {
+    pub(crate) fn drop_if_gone(&self, name: &str) -> bool {
         let mut files = self.lock();
         dir::drop_if_gone(self, &mut files, name)
     }
@@ -142,19 +142,19 @@ impl Messages {
     /// Lists the directory and re-reads every file whose metadata changed since it was last
     /// read, adds new ones; returns the bases whose files are missing (to drop once they
     /// stay missing).
-    pub fn rescan(&self, now: Now) -> Vec<String> {
+    pub(crate) fn rescan(&self, now: Now) -> Vec<String> {
         let mut files = self.lock();
         dir::rescan(self, &mut files, now)
     }
 
     /// Whether the directory came back after it could not be listed, since the last call
     /// (the watcher then watches it anew: a directory moved away and back, or remounted).
-    pub fn take_relisted(&self) -> bool {
+    pub(crate) fn take_relisted(&self) -> bool {
         std::mem::take(&mut self.lock().relisted)
     }
 
     /// Re-reads every document, unchanged ones too (SIGHUP).
-    pub fn reload_all(&self, now: Now) {
+    pub(crate) fn reload_all(&self, now: Now) {
         let _files = self.lock();
         for live in self.bases.load().values() {
             live.reload(true, now);
@@ -162,13 +162,13 @@ impl Messages {
     }
 
     /// Logs, once per name, a file of the directory that is no message document.
-    pub fn note_ignored(&self, file: &std::ffi::OsStr) {
+    pub(crate) fn note_ignored(&self, file: &std::ffi::OsStr) {
         let mut files = self.lock();
         files.ignore(&self.dir, &file.to_os_string(), dir::NOT_A_DOCUMENT);
     }
 
     /// Counts by state, and the documents whose last load failed.
-    pub fn summary(&self, now: DateTime<Utc>) -> Summary {
+    pub(crate) fn summary(&self, now: DateTime<Utc>) -> Summary {
         let mut s = Summary::default();
         for live in self.bases.load().values() {
             s.documents += 1;
@@ -189,12 +189,12 @@ impl Messages {
     }
 
     /// One document's state, for `/healthz`.
-    pub fn report(&self, name: &str, now: DateTime<Utc>) -> Option<BaseReport> {
+    pub(crate) fn report(&self, name: &str, now: DateTime<Utc>) -> Option<BaseReport> {
         self.get(name).map(|live| BaseReport::of(name, &live, now))
     }
 
     /// Every document's state, sorted by base name.
-    pub fn reports(&self, now: DateTime<Utc>) -> Vec<BaseReport> {
+    pub(crate) fn reports(&self, now: DateTime<Utc>) -> Vec<BaseReport> {
         let map = self.bases.load();
         let mut all: Vec<BaseReport> = map.iter().map(|(n, l)| BaseReport::of(n, l, now)).collect();
         all.sort_unstable_by(|a, b| a.base.cmp(&b.base));
@@ -208,7 +208,7 @@ impl Messages {
 
 /// Counts over every document of the directory (`/healthz`, `/metrics`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Documents served.
     pub documents: u64,
     /// Documents whose message is being served now.
@@ -229,7 +229,7 @@ pub struct Summary {
 
 /// What `/healthz` says about one document.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct BaseReport {
+pub(crate) struct BaseReport {
     /// The base name (the file stem).
     pub base: String,
     /// `active`, `scheduled`, `expired` or `none`, at the moment asked.

@@ -7,10 +7,10 @@
 use std::ffi::OsStr;
 
 /// The longest base name, in bytes (all of them ASCII).
-pub const MAX_NAME: usize = 64;
+pub(crate) const MAX_NAME: usize = 64;
 
 /// Whether `name` may name a base: what `/NAME/` in a request and `--base NAME` accept.
-pub fn is_valid(name: &str) -> bool {
+pub(crate) fn is_valid(name: &str) -> bool {
     (1..=MAX_NAME).contains(&name.len())
         && !name.starts_with('.')
         && name
@@ -20,7 +20,7 @@ pub fn is_valid(name: &str) -> bool {
 
 /// What a directory entry is to the service.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Entry<'a> {
+pub(crate) enum Entry<'a> {
     /// `NAME.json` with a valid NAME: the document of base NAME.
     Base(&'a str),
     /// A hidden file: temporary files of atomic saves (`.erp.json.v8help-….tmp`), editors'
@@ -31,7 +31,7 @@ pub enum Entry<'a> {
 }
 
 /// Classifies a directory entry by its file name.
-pub fn classify(file_name: &OsStr) -> Entry<'_> {
+pub(crate) fn classify(file_name: &OsStr) -> Entry<'_> {
     let Some(name) = file_name.to_str() else {
         return Entry::Other;
     };

@@ -30,7 +30,7 @@ enum Change {
 
 /// The messages directory as a reload target; SIGHUP re-reads every document.
 #[derive(Debug)]
-pub struct DirReload {
+pub(crate) struct DirReload {
     messages: Arc<Messages>,
     /// The per-base deadlines, between attempts (the loop runs one attempt at a time).
     due: Mutex<Due>,
@@ -38,7 +38,7 @@ pub struct DirReload {
 
 impl DirReload {
     /// The target for `messages`' directory.
-    pub fn new(messages: Arc<Messages>) -> DirReload {
+    pub(crate) fn new(messages: Arc<Messages>) -> DirReload {
         DirReload {
             messages,
             due: Mutex::new(Due::default()),

@@ -5,201 +5,125 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use crate::config::{ConfigError, Source, invalid};
+use crate::forward::config::{ForwardArgs, ForwardConfig, ForwardFile};
+use crate::limits::Any;
 
-use crate::config::ConfigError;
+/// Default of `--reports-db`, also of the `reports` commands'.
+pub(crate) const DEFAULT_DB: &str = "sqlite:./v8help-reports.db";
 
-/// Default of `--reports-db`.
-pub const DEFAULT_DB: &str = "sqlite:./v8help-reports.db";
-/// Default of `--reports-spool`.
-pub const DEFAULT_SPOOL: &str = "./v8help-reports-spool";
-/// Default of `--reports-spool-max`: 1 GiB.
-pub const DEFAULT_SPOOL_MAX: u64 = 1024 * 1024 * 1024;
-/// Default of `--reports-path`.
-pub const DEFAULT_PATH: &str = "/reports/";
-/// Default of `--reports-max-size`: 20 MiB.
-pub const DEFAULT_MAX_SIZE: u64 = 20 * 1024 * 1024;
-/// Default of `--reports-retention`: 90 days.
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
-
-/// The `--reports-…` flags of `v8help serve`, flattened into its arguments.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ReportsArgs {
+crate::config::settings! {
+    /// The `--reports-…` flags of `v8help serve`, flattened into its arguments.
+    ReportsArgs, ReportsFile, ReportsValues =>
+    /// Resolved error-report settings: the table's, and where reports are forwarded.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct ReportsConfig from v {
+        /// Where reports are forwarded (Sentry, webhooks); empty: nowhere.
+        forward: ForwardConfig = ForwardConfig::default(),
+    };
     /// Where error reports are kept: sqlite:PATH, postgres://USER@HOST/DB (shared by
     /// replicas), or `off` to take none [default: sqlite:./v8help-reports.db].
-    #[arg(long, env = "V8HELP_REPORTS_DB", value_name = "ADDRESS")]
-    pub reports_db: Option<String>,
+    reports_db("--reports-db", "V8HELP_REPORTS_DB", "ADDRESS"): Option<String>, Any => String = DEFAULT_DB.into(), field db;
     /// Path under which the error-registration service answers getInfo and pushReport
     /// [default: /reports/].
-    #[arg(long, env = "V8HELP_REPORTS_PATH", value_name = "PATH")]
-    pub reports_path: Option<String>,
+    // `ReportsConfig::path` holds it normalized: starting with `/`, ending without (`/reports`).
+    reports_path("--reports-path", "V8HELP_REPORTS_PATH", "PATH"): Option<String>, service_path => String =
+        normalize_path("/reports/"), field path;
     /// TOML rules deciding the getInfo answers (hot-reloaded) [default: send every report].
-    #[arg(long, env = "V8HELP_REPORTS_RULES", value_name = "FILE")]
-    pub reports_rules: Option<PathBuf>,
+    reports_rules("--reports-rules", "V8HELP_REPORTS_RULES", "FILE"): Option<PathBuf>, Any => Option<PathBuf> = None, field rules;
     /// Largest report archive taken, e.g. 20MiB; larger ones get 413 [default: 20MiB].
-    #[arg(long, env = "V8HELP_REPORTS_MAX_SIZE", value_name = "SIZE")]
-    pub reports_max_size: Option<String>,
+    reports_max_size("--reports-max-size", "V8HELP_REPORTS_MAX_SIZE", "SIZE"):
+        Option<String> as toml::Value, archive_size => u64 = 20 * 1024 * 1024, field max_size;
     /// How long reports and login failures are kept, e.g. 90d [default: 90d].
-    #[arg(long, env = "V8HELP_REPORTS_RETENTION", value_name = "DURATION")]
-    pub reports_retention: Option<String>,
+    reports_retention("--reports-retention", "V8HELP_REPORTS_RETENTION", "DURATION"):
+        Option<String>, |text: String| parse_duration(&text) => Duration = Duration::from_secs(90 * 86_400), field retention;
     /// Most bytes of archives kept; the oldest reports go first, e.g. 10GiB [default: no limit].
-    #[arg(long, env = "V8HELP_REPORTS_MAX_BYTES", value_name = "SIZE")]
-    pub reports_max_bytes: Option<String>,
+    reports_max_bytes("--reports-max-bytes", "V8HELP_REPORTS_MAX_BYTES", "SIZE"):
+        Option<String> as toml::Value, size => Option<u64> = None, field max_bytes;
     /// A file whose first line is the PostgreSQL password (a mounted Kubernetes Secret)
     /// [default: the password in the URL, if any].
-    #[arg(long, env = "V8HELP_REPORTS_DB_PASSWORD_FILE", value_name = "FILE")]
-    pub reports_db_password_file: Option<PathBuf>,
+    // Only with a postgres:// --reports-db: checked in `ReportsConfig::resolve`.
+    reports_db_password_file("--reports-db-password-file", "V8HELP_REPORTS_DB_PASSWORD_FILE", "FILE"):
+        Option<PathBuf>, Any => Option<PathBuf> = None, field db_password_file;
     /// With PostgreSQL: the directory where reports wait while the database is unreachable
     /// (replayed in order when it is back) [default: ./v8help-reports-spool].
-    #[arg(long, env = "V8HELP_REPORTS_SPOOL", value_name = "DIR")]
-    pub reports_spool: Option<PathBuf>,
+    reports_spool("--reports-spool", "V8HELP_REPORTS_SPOOL", "DIR"): Option<PathBuf>, Any => PathBuf =
+        PathBuf::from("./v8help-reports-spool"), field spool;
     /// Most bytes the spool holds; past it pushReport answers 503 [default: 1GiB].
-    #[arg(long, env = "V8HELP_REPORTS_SPOOL_MAX", value_name = "SIZE")]
-    pub reports_spool_max: Option<String>,
-    /// Forwarding to Sentry and webhooks (`--forward-…`, `--console-url`).
-    #[command(flatten)]
-    pub forward: crate::forward::ForwardArgs,
-}
-
-/// The same settings as written in the TOML file (`reports_db = …`).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct ReportsFile {
-    /// `reports_db`.
-    pub reports_db: Option<String>,
-    /// `reports_path`.
-    pub reports_path: Option<String>,
-    /// `reports_rules`.
-    pub reports_rules: Option<PathBuf>,
-    /// `reports_max_size` (a number of bytes or a size such as "20MiB").
-    pub reports_max_size: Option<toml::Value>,
-    /// `reports_retention` ("90d").
-    pub reports_retention: Option<String>,
-    /// `reports_max_bytes` (a number of bytes or a size such as "10GiB").
-    pub reports_max_bytes: Option<toml::Value>,
-    /// `reports_db_password_file`.
-    pub reports_db_password_file: Option<PathBuf>,
-    /// `reports_spool`.
-    pub reports_spool: Option<PathBuf>,
-    /// `reports_spool_max` (a number of bytes or a size such as "1GiB").
-    pub reports_spool_max: Option<toml::Value>,
-    /// `forward_sentry`, `forward_webhook`, `forward_threshold`, `console_url`.
-    pub forward: crate::forward::ForwardFile,
-}
-
-/// Resolved error-report settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReportsConfig {
-    /// The store's address (`sqlite:PATH` or `postgres://…`).
-    pub db: String,
-    /// The file holding the PostgreSQL password, if any.
-    pub db_password_file: Option<PathBuf>,
-    /// With PostgreSQL: where reports wait while the database is unreachable.
-    pub spool: PathBuf,
-    /// Most bytes the spool holds.
-    pub spool_max: u64,
-    /// The base path, normalized to start with `/` and end without one (`/reports`).
-    pub path: String,
-    /// The rules file, if any.
-    pub rules: Option<PathBuf>,
-    /// Largest archive (request body) taken, in bytes.
-    pub max_size: u64,
-    /// How long reports and login failures are kept.
-    pub retention: Duration,
-    /// Most archive bytes kept (`None`: no limit).
-    pub max_bytes: Option<u64>,
-    /// Where reports are forwarded (Sentry, webhooks); empty: nowhere.
-    pub forward: crate::forward::ForwardConfig,
+    reports_spool_max("--reports-spool-max", "V8HELP_REPORTS_SPOOL_MAX", "SIZE"):
+        Option<String> as toml::Value, size => u64 = 1024 * 1024 * 1024, field spool_max;
 }
 
 impl ReportsConfig {
     /// Settings for a store at `db` with every other setting at its default.
     pub fn with_db(db: impl Into<String>) -> ReportsConfig {
-        ReportsConfig {
-            db: db.into(),
-            db_password_file: None,
-            spool: PathBuf::from(DEFAULT_SPOOL),
-            spool_max: DEFAULT_SPOOL_MAX,
-            path: normalize_path(DEFAULT_PATH),
-            rules: None,
-            max_size: DEFAULT_MAX_SIZE,
-            retention: DEFAULT_RETENTION,
-            max_bytes: None,
-            forward: crate::forward::ForwardConfig::default(),
-        }
+        let values = ReportsValues {
+            reports_db: db.into(),
+            ..ReportsValues::default()
+        };
+        ReportsConfig::from_values(values)
     }
 
     /// Flags and environment win over the file, the file over the defaults; `None` when
-    /// `--reports-db off`.
-    pub fn resolve(args: &ReportsArgs, file: ReportsFile) -> Result<Option<ReportsConfig>, ConfigError> {
-        let db = args
-            .reports_db
-            .clone()
-            .or(file.reports_db)
-            .unwrap_or_else(|| DEFAULT_DB.into());
-        if db.eq_ignore_ascii_case("off") {
+    /// `--reports-db off` (and then no other report or forwarding setting is looked at).
+    pub(crate) fn resolve(
+        args: &ReportsArgs,
+        file: ReportsFile,
+        forward_args: &ForwardArgs,
+        forward_file: ForwardFile,
+    ) -> Result<Option<ReportsConfig>, ConfigError> {
+        let db: Option<String> = args.reports_db.clone().or_file(file.reports_db.clone());
+        if db.is_some_and(|db| db.eq_ignore_ascii_case("off")) {
             return Ok(None);
         }
-        let mut c = ReportsConfig::with_db(db);
-        if let Some(path) = args.reports_path.clone().or(file.reports_path) {
-            if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
-                return Err(invalid(
-                    "--reports-path",
-                    format!("{path:?} is not a path starting with /"),
-                ));
-            }
-            c.path = normalize_path(&path);
-        }
-        c.rules = args.reports_rules.clone().or(file.reports_rules);
-        let size =
-            |flag: &'static str, arg: &Option<String>, file: Option<toml::Value>| -> Result<Option<u64>, ConfigError> {
-                let text = match (arg, file) {
-                    (Some(a), _) => a.clone(),
-                    (None, Some(toml::Value::Integer(n))) => n.to_string(),
-                    (None, Some(toml::Value::String(s))) => s,
-                    (None, Some(other)) => return Err(invalid(flag, format!("{other} is not a size"))),
-                    (None, None) => return Ok(None),
-                };
-                parse_size(&text).map(Some).map_err(|p| invalid(flag, p))
-            };
-        if let Some(max) = size("--reports-max-size", &args.reports_max_size, file.reports_max_size)? {
-            if max == 0 {
-                return Err(invalid("--reports-max-size", "must be more than 0".into()));
-            }
-            c.max_size = max;
-        }
-        c.max_bytes = size("--reports-max-bytes", &args.reports_max_bytes, file.reports_max_bytes)?;
-        c.db_password_file = args.reports_db_password_file.clone().or(file.reports_db_password_file);
-        if c.db_password_file.is_some() && !is_postgres(&c.db) {
+        let values = ReportsValues::read(args, file)?;
+        if values.reports_db_password_file.is_some() && !is_postgres(&values.reports_db) {
             return Err(invalid(
                 "--reports-db-password-file",
                 "is for a postgres:// --reports-db".into(),
             ));
         }
-        if let Some(dir) = args.reports_spool.clone().or(file.reports_spool) {
-            c.spool = dir;
-        }
-        if let Some(max) = size("--reports-spool-max", &args.reports_spool_max, file.reports_spool_max)? {
-            c.spool_max = max;
-        }
-        c.forward = crate::forward::ForwardConfig::resolve(&args.forward, file.forward)?;
-        if let Some(r) = args.reports_retention.clone().or(file.reports_retention) {
-            c.retention = parse_duration(&r).map_err(|p| invalid("--reports-retention", p))?;
-        }
-        Ok(Some(c))
+        let forward = ForwardConfig::resolve(forward_args, forward_file)?;
+        Ok(Some(ReportsConfig {
+            forward,
+            ..ReportsConfig::from_values(values)
+        }))
+    }
+}
+
+/// `--reports-path`: a path starting with `/`, normalized.
+fn service_path(path: String) -> Result<String, String> {
+    if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
+        return Err(format!("{path:?} is not a path starting with /"));
+    }
+    Ok(normalize_path(&path))
+}
+
+/// A size setting: a size such as `20MiB` on the command line, that or a number of bytes in
+/// the file.
+fn size(value: toml::Value) -> Result<u64, String> {
+    match value {
+        toml::Value::Integer(n) => parse_size(&n.to_string()),
+        toml::Value::String(s) => parse_size(&s),
+        other => Err(format!("{other} is not a size")),
+    }
+}
+
+/// `--reports-max-size`: a size, not 0.
+fn archive_size(value: toml::Value) -> Result<u64, String> {
+    match size(value)? {
+        0 => Err("must be more than 0".into()),
+        max => Ok(max),
     }
 }
 
 /// Whether a `--reports-db` address names PostgreSQL.
-pub fn is_postgres(db: &str) -> bool {
+pub(crate) fn is_postgres(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
-fn invalid(setting: &'static str, problem: String) -> ConfigError {
-    ConfigError::Invalid { setting, problem }
-}
-
 /// `/reports/`, `reports`, `//reports//` → `/reports`; `/` → `` (methods at the root).
-pub fn normalize_path(path: &str) -> String {
+pub(crate) fn normalize_path(path: &str) -> String {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     if parts.is_empty() {
         String::new()
@@ -209,7 +133,7 @@ pub fn normalize_path(path: &str) -> String {
 }
 
 /// A duration such as `90d`, `24h`, `30m`, `45s` or `2w` (a bare number is seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
@@ -232,7 +156,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// A size such as `20MiB`, `200KB`, `10G` or a bare number of bytes (K, M, G are powers of
 /// 1024, with or without `iB`/`B`).
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
@@ -276,11 +200,14 @@ mod tests {
 
     #[test]
     fn off_disables_reports_and_the_flag_wins_over_the_file() {
+        let forward = ForwardArgs::default();
         let off = ReportsArgs {
             reports_db: Some("off".into()),
+            reports_path: Some("not checked when off".into()),
             ..ReportsArgs::default()
         };
-        assert_eq!(ReportsConfig::resolve(&off, ReportsFile::default()).unwrap(), None);
+        let resolve = |args: &ReportsArgs, file| ReportsConfig::resolve(args, file, &forward, ForwardFile::default());
+        assert_eq!(resolve(&off, ReportsFile::default()).unwrap(), None);
         let file = ReportsFile {
             reports_max_size: Some(toml::Value::String("1MiB".into())),
             reports_retention: Some("7d".into()),
@@ -290,9 +217,27 @@ mod tests {
             reports_max_size: Some("2MiB".into()),
             ..ReportsArgs::default()
         };
-        let c = ReportsConfig::resolve(&args, file).unwrap().unwrap();
+        let c = resolve(&args, file).unwrap().unwrap();
         assert_eq!(c.max_size, 2 << 20);
         assert_eq!(c.retention, Duration::from_secs(7 * 86_400));
-        assert_eq!(c.db, DEFAULT_DB);
+        assert_eq!(
+            c,
+            ReportsConfig {
+                max_size: 2 << 20,
+                retention: c.retention,
+                ..ReportsConfig::with_db(DEFAULT_DB)
+            }
+        );
+    }
+
+    #[test]
+    fn a_size_in_the_file_is_a_number_or_a_string() {
+        assert_eq!(size(toml::Value::Integer(1024)), Ok(1024));
+        assert_eq!(size(toml::Value::String("1KiB".into())), Ok(1024));
+        assert_eq!(size(toml::Value::Boolean(true)).unwrap_err(), "true is not a size");
+        assert_eq!(
+            archive_size(toml::Value::Integer(0)).unwrap_err(),
+            "must be more than 0"
+        );
     }
 }

@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use super::ReportMetrics;
 
 /// Writes the report families into a scrape.
-pub fn encode(m: &ReportMetrics, encoder: &mut DescriptorEncoder) -> fmt::Result {
+pub(crate) fn encode(m: &ReportMetrics, encoder: &mut DescriptorEncoder) -> fmt::Result {
     let mut reports =
         encoder.encode_descriptor("reports", "pushReport requests, by result", None, MetricType::Counter)?;
     for (result, n) in m.outcomes() {

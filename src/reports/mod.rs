@@ -2,22 +2,22 @@
 //! login-failure events thin clients POST after a failed start, taken on the public
 //! listeners and kept in the [`crate::store`].
 //!
-//! The flow: [`intake`] reads the request; getInfo is answered from memory by the live
-//! [`rules`] and the in-memory set of groups support marked "known" (never the store);
-//! pushReport's archive is checked ([`archive`]), its `report.json` read ([`report`]) and
+//! The flow: `intake` reads the request; getInfo is answered from memory by the live
+//! `rules` and the in-memory set of groups support marked "known" (never the store);
+//! pushReport's archive is checked ([`archive`]), its `report.json` read (`report`) and
 //! the report stored, answered 200 only once committed. Login failures go through a bounded
 //! queue to the store in batches; a full queue drops (and counts) the event, so the message
 //! answer never waits. [`Reports`] holds all of it for the server, the console and the CLI.
-//! Its background work also re-reads the marks from the store every [`MARKS_REFRESH`] (a
+//! Its background work also re-reads the marks from the store every `MARKS_REFRESH` (a
 //! mark set on another replica reaches this one's getInfo), and runs the forwarding
 //! delivery task ([`crate::forward`]).
 
 pub mod archive;
 pub mod config;
-pub mod intake;
-pub mod metrics;
-pub mod report;
-pub mod rules;
+pub(crate) mod intake;
+pub(crate) mod metrics;
+mod report;
+mod rules;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,18 +36,18 @@ use crate::store::{LoginFailure, Mark, MarkState, NewReport, ReportId, Store, St
 use rules::{Answer, LiveRules, Request};
 
 /// Login-failure events waiting for the store; more are dropped (and counted).
-pub const EVENT_QUEUE: usize = 8192;
+pub(crate) const EVENT_QUEUE: usize = 8192;
 /// Memory the uploads being read, checked and stored may hold at once (at least one
 /// largest archive): further uploads wait before their body is read.
-pub const UPLOAD_BUDGET: u64 = 64 * 1024 * 1024;
+pub(crate) const UPLOAD_BUDGET: u64 = 64 * 1024 * 1024;
 /// How often retention and the size limit are applied, and the size gauge refreshed.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
 /// How often the marks are read again from the store (a shared store: other replicas mark too).
-pub const MARKS_REFRESH: Duration = Duration::from_secs(2);
+pub(crate) const MARKS_REFRESH: Duration = Duration::from_secs(2);
 
 /// What became of a pushReport, as counted in `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Stored durably and answered 200.
     Stored,
     /// Larger than `--reports-max-size` (413).
@@ -76,7 +76,7 @@ const OUTCOMES: [(Outcome, &str); 7] = [
 
 /// How getInfo answered, as counted in `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// The report is wanted.
     Send,
     /// A rule said not to send it.
@@ -93,7 +93,7 @@ const DECISIONS: [(Decision, &str); 3] = [
 
 /// The counters of the report intake, read at `/metrics`.
 #[derive(Debug, Default)]
-pub struct ReportMetrics {
+pub(crate) struct ReportMetrics {
     outcomes: [AtomicU64; OUTCOMES.len()],
     decisions: [AtomicU64; DECISIONS.len()],
     login_failures: AtomicU64,
@@ -116,7 +116,7 @@ impl ReportMetrics {
     }
 
     /// pushReport outcomes: (label, count).
-    pub fn outcomes(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    pub(crate) fn outcomes(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         OUTCOMES
             .iter()
             .zip(&self.outcomes)
@@ -124,7 +124,7 @@ impl ReportMetrics {
     }
 
     /// getInfo decisions: (label, count).
-    pub fn decisions(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    pub(crate) fn decisions(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         DECISIONS
             .iter()
             .zip(&self.decisions)
@@ -132,22 +132,22 @@ impl ReportMetrics {
     }
 
     /// Login-failure events taken into the queue.
-    pub fn login_failures(&self) -> u64 {
+    pub(crate) fn login_failures(&self) -> u64 {
         self.login_failures.load(Ordering::Relaxed)
     }
 
     /// Login-failure events dropped because the queue was full.
-    pub fn login_failures_dropped(&self) -> u64 {
+    pub(crate) fn login_failures_dropped(&self) -> u64 {
         self.login_failures_dropped.load(Ordering::Relaxed)
     }
 
     /// Login-failure events the store failed to write.
-    pub fn login_failures_lost(&self) -> u64 {
+    pub(crate) fn login_failures_lost(&self) -> u64 {
         self.login_failures_lost.load(Ordering::Relaxed)
     }
 
     /// Archive bytes in the store, as last seen.
-    pub fn store_bytes(&self) -> u64 {
+    pub(crate) fn store_bytes(&self) -> u64 {
         self.store_bytes.load(Ordering::Relaxed)
     }
 }
@@ -194,7 +194,7 @@ pub struct Reports {
     /// The resolved settings.
     pub config: ReportsConfig,
     /// Counters for `/metrics`.
-    pub metrics: ReportMetrics,
+    pub(crate) metrics: ReportMetrics,
     marks: ArcSwap<Marks>,
     /// Serializes mark changes so that memory ends as the store does.
     marking: tokio::sync::Mutex<()>,
@@ -203,7 +203,7 @@ pub struct Reports {
     events: mpsc::Sender<LoginFailure>,
     queue: Mutex<Option<mpsc::Receiver<LoginFailure>>>,
     /// Delivers the outbox to Sentry and webhooks, when any is configured.
-    pub forwarder: Option<Arc<crate::forward::Forwarder>>,
+    pub(crate) forwarder: Option<Arc<crate::forward::Forwarder>>,
     /// Where archives are checked: low-priority threads, so that a flood of uploads slows
     /// the uploads before it slows the message and getInfo.
     checks: Background,
@@ -299,7 +299,7 @@ impl Reports {
     }
 
     /// The getInfo answer for a request body: a known group's note, else the rules'.
-    pub fn get_info(&self, body: &[u8]) -> Bytes {
+    pub(crate) fn get_info(&self, body: &[u8]) -> Bytes {
         let request = Request::parse(body).unwrap_or_default();
         let key = report::group_key(
             request.app_stack_hash.as_deref(),
@@ -358,7 +358,7 @@ impl Reports {
     }
 
     /// Queues a login-failure event; never waits (a full queue drops and counts it).
-    pub fn login_failure(&self, event: LoginFailure) {
+    pub(crate) fn login_failure(&self, event: LoginFailure) {
         match self.events.try_send(event) {
             Ok(()) => self.metrics.login_failures.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.metrics.login_failures_dropped.fetch_add(1, Ordering::Relaxed),
@@ -468,7 +468,7 @@ impl Reports {
 
     /// Applies `--reports-retention` and `--reports-max-bytes` as of `now`, purges expired
     /// console sessions, and refreshes the size gauge.
-    pub async fn apply_limits(&self, now: DateTime<Utc>) {
+    pub(crate) async fn apply_limits(&self, now: DateTime<Utc>) {
         let retention = chrono::Duration::from_std(self.config.retention).unwrap_or(chrono::Duration::days(90));
         match self.store.purge_older_than(now - retention).await {
             Ok(p) if p.reports + p.login_failures > 0 => tracing::info!(
@@ -503,7 +503,7 @@ impl Reports {
 
 /// Runs a future to completion on a runtime of its own, in a thread of its own: for
 /// synchronous callers (start-up, the CLI), whether or not they are inside a runtime.
-pub fn block_on<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> Result<T, StoreError> {
+pub(crate) fn block_on<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> Result<T, StoreError> {
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -14,7 +14,7 @@ use crate::store::ReportFields;
 
 /// `report.json` as parsed: the fields shown and grouped on, and the whole document.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ParsedReport {
+pub(super) struct ParsedReport {
     /// The fields shown and grouped on.
     pub fields: ReportFields,
     /// The document (`Null` when absent or not JSON).
@@ -23,7 +23,7 @@ pub struct ParsedReport {
 
 /// Parses `report.json` bytes: UTF-8 with or without a BOM; anything unreadable gives empty
 /// fields and `Null`, never an error (the archive is still kept).
-pub fn parse(bytes: Option<&[u8]>) -> ParsedReport {
+pub(super) fn parse(bytes: Option<&[u8]>) -> ParsedReport {
     let json = bytes
         .map(|b| b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b))
         .and_then(|b| serde_json::from_slice::<Value>(b).ok())
@@ -91,7 +91,7 @@ fn fields(v: &Value) -> ReportFields {
 
 /// The group key: `app:<stackHash>`, else `sys:<server>/<client>`, else `text:<digest of the
 /// error text>`, else `none`. A getInfo request with the same hashes gets the same key.
-pub fn group_key(
+pub(super) fn group_key(
     app_stack_hash: Option<&str>,
     server_stack_hash: Option<&str>,
     client_stack_hash: Option<&str>,
@@ -122,7 +122,7 @@ pub fn group_key(
 }
 
 /// The group of a parsed report.
-pub fn group_of(f: &ReportFields) -> String {
+pub(super) fn group_of(f: &ReportFields) -> String {
     group_key(
         f.app_stack_hash.as_deref(),
         f.server_stack_hash.as_deref(),

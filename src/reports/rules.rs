@@ -35,7 +35,7 @@ use tokio::sync::Notify;
 use crate::watch::{After, Cause, Now, Reloadable, Scope, Stuck};
 
 /// The interface languages messages are written in; a message may also have a `default`.
-pub const LANGUAGES: [&str; 5] = ["ru", "kk", "lv", "hy", "en"];
+pub(super) const LANGUAGES: [&str; 5] = ["ru", "kk", "lv", "hy", "en"];
 /// Largest rules file read.
 const MAX_RULES_BYTES: u64 = 1024 * 1024;
 /// Longest user message accepted, in characters.
@@ -46,16 +46,10 @@ const MAX_MESSAGE_CHARS: usize = 4000;
 pub enum RulesError {
     /// The file cannot be read.
     #[error("{path}: cannot read: {message}")]
-    Read {
-        /// The rules file.
-        path: PathBuf,
-        /// Why.
-        message: String,
-    },
+    Read { path: PathBuf, message: String },
     /// Not valid TOML, or a key or value the rules do not take.
     #[error("{path}:{line}:{column}: {message}")]
     Invalid {
-        /// The rules file.
         path: PathBuf,
         /// 1-based line of the problem.
         line: usize,
@@ -145,22 +139,20 @@ impl Messages {
 /// A rendered answer: whether the report is wanted, and the body per language (the five of
 /// [`LANGUAGES`], then the one for any other language).
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// `needSendReport`.
     pub send: bool,
-    /// The name of the rule that decided (`None`: the default answer).
-    pub rule: Option<String>,
     bodies: [Bytes; 6],
 }
 
 impl Answer {
     /// The body for a client whose `platformInterfaceLanguageCode` is `lang`.
-    pub fn body(&self, lang: Option<&str>) -> Bytes {
+    pub(crate) fn body(&self, lang: Option<&str>) -> Bytes {
         self.bodies[language_index(lang)].clone()
     }
 
     /// Renders `{"needSendReport":…,"userMessage":…,"dumpType":…}` for every language.
-    fn render(send: bool, rule: Option<String>, dump: &DumpType, messages: &Messages) -> Answer {
+    fn render(send: bool, dump: &DumpType, messages: &Messages) -> Answer {
         let dump = match dump {
             DumpType::Number(n) => Value::from(*n),
             DumpType::Text(s) => Value::from(s.as_str()),
@@ -169,16 +161,16 @@ impl Answer {
             let v = serde_json::json!({"needSendReport": send, "userMessage": messages.pick(lang), "dumpType": dump});
             Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
         });
-        Answer { send, rule, bodies }
+        Answer { send, bodies }
     }
 
     /// The answer for a group support marked "known": no upload, the note as the message.
-    pub fn known(note: &str) -> Answer {
+    pub(crate) fn known(note: &str) -> Answer {
         let messages = Messages {
             default: Some(note.to_string()),
             ..Messages::default()
         };
-        Answer::render(false, Some("known".into()), &DumpType::Number(0), &messages)
+        Answer::render(false, &DumpType::Number(0), &messages)
     }
 }
 
@@ -194,7 +186,7 @@ fn language_index(lang: Option<&str>) -> usize {
 
 /// What getInfo tells about the client and its error (every field optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Request {
+pub(crate) struct Request {
     /// `configName`.
     pub config_name: Option<String>,
     /// `configVersion`.
@@ -220,7 +212,7 @@ pub struct Request {
 impl Request {
     /// Reads a getInfo body tolerantly (BOM, missing or odd fields); `None` if it is not a
     /// JSON object.
-    pub fn parse(body: &[u8]) -> Option<Request> {
+    pub(crate) fn parse(body: &[u8]) -> Option<Request> {
         let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
         let v: Value = serde_json::from_slice(body).ok()?;
         let s = |k: &str| {
@@ -300,7 +292,7 @@ impl Default for Rules {
     fn default() -> Rules {
         Rules {
             rules: Vec::new(),
-            default: Answer::render(true, None, &DumpType::Number(0), &default_messages()),
+            default: Answer::render(true, &DumpType::Number(0), &default_messages()),
         }
     }
 }
@@ -381,7 +373,6 @@ impl Rules {
             check_messages(&messages).map_err(|m| at(offset, format!("{name}: message: {m}")))?;
             let answer = Answer::render(
                 spec.send.unwrap_or(default_send),
-                Some(name),
                 spec.dump_type.as_ref().unwrap_or(&default_dump),
                 &messages,
             );
@@ -389,12 +380,12 @@ impl Rules {
         }
         Ok(Rules {
             rules,
-            default: Answer::render(default_send, None, &default_dump, &default_messages),
+            default: Answer::render(default_send, &default_dump, &default_messages),
         })
     }
 
     /// The answer for a request.
-    pub fn decide(&self, r: &Request) -> &Answer {
+    pub(crate) fn decide(&self, r: &Request) -> &Answer {
         self.rules
             .iter()
             .find(|rule| {
@@ -619,7 +610,11 @@ dump_type = 2
         ));
         assert!(compile.send);
         assert_eq!(message(compile, None)["dumpType"], 2);
-        assert_eq!(rules.decide(&req(r#"{"appVersion":"8.3.24.1"}"#)).rule, None);
+        let unmatched = rules.decide(&req(r#"{"appVersion":"8.3.24.1"}"#));
+        assert!(
+            std::ptr::eq(unmatched, &rules.default),
+            "no rule matches: the default answers"
+        );
     }
 
     #[test]

@@ -29,14 +29,14 @@ use crate::reports::intake::ClientAddr;
 
 /// Open connections per client IP address, shared by every worker and both listeners.
 #[derive(Debug)]
-pub struct PerAddress {
+pub(super) struct PerAddress {
     cap: usize,
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl PerAddress {
     /// A table allowing `cap` connections per address (`--max-connections-per-address`).
-    pub fn new(cap: usize) -> Arc<PerAddress> {
+    pub(super) fn new(cap: usize) -> Arc<PerAddress> {
         Arc::new(PerAddress {
             cap,
             open: Mutex::new(HashMap::new()),
@@ -44,7 +44,7 @@ impl PerAddress {
     }
 
     /// A slot for one more connection from `ip`, or `None` when it has `cap` open already.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+    pub(super) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let n = open.entry(ip).or_insert(0);
         if *n >= self.cap {
@@ -56,16 +56,11 @@ impl PerAddress {
             ip,
         })
     }
-
-    /// Addresses with a connection open now (the table shrinks as they close).
-    pub fn addresses(&self) -> usize {
-        self.open.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
 }
 
 /// One admitted connection; dropping it frees the slot.
 #[derive(Debug)]
-pub struct AddressSlot {
+pub(super) struct AddressSlot {
     table: Arc<PerAddress>,
     ip: IpAddr,
 }
@@ -84,7 +79,7 @@ impl Drop for AddressSlot {
 
 /// The timeouts of one connection.
 #[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
+pub(super) struct Timeouts {
     /// Until the first request head is complete (`--header-timeout`).
     pub first_request: Duration,
     /// From the last answer to the next request (`--keepalive-timeout`).
@@ -134,7 +129,7 @@ impl Drop for Busy {
 
 /// Serves one connection (TLS already done) with `builder` until the client closes, the
 /// watchdog finds it quiet, or `stop` turns true.
-pub async fn serve<I>(
+pub(super) async fn serve<I>(
     io: I,
     builder: &auto::Builder<TokioExecutor>,
     peer: SocketAddr,

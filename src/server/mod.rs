@@ -2,15 +2,15 @@
 //! listener for use behind a reverse proxy, connection limits and timeouts, and graceful
 //! shutdown.
 //!
-//! The server gets only what it serves: [`Listeners::bind`] does everything that can fail
-//! at start-up (ports, the TLS configuration), and [`run`] serves an [`App`] on them until
+//! The server gets only what it serves: `Listeners::bind` does everything that can fail
+//! at start-up (ports, the TLS configuration), and `run` serves an `App` on them until
 //! its shutdown token is cancelled. What keeps the served state fresh (file watchers, the
 //! report service) is wired up by [`crate::service`], not here.
 
 pub mod bases;
-pub mod conn;
-pub mod request;
-pub mod routes;
+mod conn;
+mod request;
+pub(crate) mod routes;
 pub mod tls;
 pub mod web;
 
@@ -28,12 +28,12 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ServeConfig;
 use crate::metrics::Handshake;
 use crate::platform;
-pub use routes::App;
+pub(crate) use routes::App;
 use tls::{Certificate, TlsError};
 
 /// Pending connections the kernel queues per listener: enough for thousands of thin clients
 /// failing at the same second (Linux caps it at `net.core.somaxconn`, 4096 by default).
-pub const LISTEN_BACKLOG: i32 = 8192;
+pub(crate) const LISTEN_BACKLOG: i32 = 8192;
 /// Largest request head (request line and headers) accepted over HTTP/1.1 and HTTP/2.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
@@ -61,7 +61,7 @@ pub enum ServeError {
 }
 
 /// The bound sockets and the TLS configuration: nothing left that can fail.
-pub struct Listeners {
+pub(crate) struct Listeners {
     /// One HTTPS listener per worker thread, all on the same port (SO_REUSEPORT).
     https: Vec<std::net::TcpListener>,
     /// The same for plain HTTP, when configured.
@@ -72,7 +72,7 @@ pub struct Listeners {
 impl Listeners {
     /// Binds `config`'s listen addresses, one socket per worker, and prepares TLS with
     /// `certificate` (which may be replaced while serving).
-    pub fn bind(config: &ServeConfig, certificate: Arc<Certificate>) -> Result<Listeners, ServeError> {
+    pub(crate) fn bind(config: &ServeConfig, certificate: Arc<Certificate>) -> Result<Listeners, ServeError> {
         let acceptor = TlsAcceptor::from(tls::server_config(certificate)?);
         let https = listen_per_worker(config.listen, config.workers)?;
         let http = match config.http_listen {
@@ -83,12 +83,12 @@ impl Listeners {
     }
 
     /// The bound HTTPS address (useful with port 0).
-    pub fn https_addr(&self) -> Option<SocketAddr> {
+    pub(crate) fn https_addr(&self) -> Option<SocketAddr> {
         self.https.first().and_then(|l| l.local_addr().ok())
     }
 
     /// The bound plain-HTTP address, if any.
-    pub fn http_addr(&self) -> Option<SocketAddr> {
+    pub(crate) fn http_addr(&self) -> Option<SocketAddr> {
         self.http.first().and_then(|l| l.local_addr().ok())
     }
 }
@@ -100,7 +100,7 @@ impl Listeners {
 /// and its own listener on the shared port: the kernel spreads new connections over them,
 /// and a connection never moves between threads (no work stealing, no cross-thread wake-ups
 /// on the request path).
-pub async fn run(listeners: Listeners, app: Arc<App>, shutdown: CancellationToken) {
+pub(crate) async fn run(listeners: Listeners, app: Arc<App>, shutdown: CancellationToken) {
     let Listeners {
         https,
         mut http,

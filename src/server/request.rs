@@ -20,13 +20,13 @@ use crate::limits::{DRAIN_BYTES, DRAIN_TIME};
 
 /// Whether an HTTP/1.1 request lacks `Host` or has more than one (answered 400). HTTP/1.0
 /// may omit it; HTTP/2 carries `:authority` instead.
-pub fn bad_host(version: Version, headers: &HeaderMap) -> bool {
+pub(super) fn bad_host(version: Version, headers: &HeaderMap) -> bool {
     version == Version::HTTP_11 && headers.get_all(header::HOST).iter().count() != 1
 }
 
 /// What became of a request body the answer did not need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drained {
+pub(super) enum Drained {
     /// The whole body was read (or there was none): the connection can be reused.
     Complete,
     /// The body was larger than [`DRAIN_BYTES`], took longer than [`DRAIN_TIME`], broke off,
@@ -35,7 +35,7 @@ pub enum Drained {
 }
 
 /// Reads and discards `body` within the bounds.
-pub async fn drain(headers: &HeaderMap, body: Incoming) -> Drained {
+pub(super) async fn drain(headers: &HeaderMap, body: Incoming) -> Drained {
     let mut body = body;
     if body.is_end_stream() {
         return Drained::Complete;
@@ -74,7 +74,7 @@ pub async fn drain(headers: &HeaderMap, body: Incoming) -> Drained {
 
 /// Why [`read_up_to`] gave no body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadError {
+pub(super) enum ReadError {
     /// More than the limit was sent; the rest of the body is still unread.
     TooLarge,
     /// The body broke off (the client went away or sent a malformed chunk).
@@ -83,7 +83,7 @@ pub enum ReadError {
 
 /// The whole body if it is at most `limit` bytes. On [`ReadError::TooLarge`] the body is left
 /// where reading stopped, so that the rest can be [`drain`]ed.
-pub async fn read_up_to(body: &mut Incoming, limit: usize) -> Result<bytes::Bytes, ReadError> {
+pub(super) async fn read_up_to(body: &mut Incoming, limit: usize) -> Result<bytes::Bytes, ReadError> {
     let mut out = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| ReadError::Broken)?;
@@ -103,7 +103,11 @@ pub async fn read_up_to(body: &mut Incoming, limit: usize) -> Result<bytes::Byte
 }
 
 /// `response`, sent once the unread `body` is discarded (see [`drain`]).
-pub async fn answer_after_drain(mut response: Response<Body>, headers: &HeaderMap, body: Incoming) -> Response<Body> {
+pub(super) async fn answer_after_drain(
+    mut response: Response<Body>,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Response<Body> {
     if drain(headers, body).await == Drained::Abandoned {
         response
             .headers_mut()

@@ -20,10 +20,10 @@ use crate::reports::intake::{self, ClientAddr};
 use crate::watch::LiveMessage;
 
 /// Largest accepted POST body (the client's error details), in bytes.
-pub const MAX_POST_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_POST_BYTES: usize = 64 * 1024;
 
 /// The response body type of every route.
-pub type Body = Full<Bytes>;
+pub(crate) type Body = Full<Bytes>;
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json; charset=utf-8");
 const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
@@ -36,7 +36,7 @@ const READ_ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
 /// Everything a request needs, shared by all connections.
-pub struct App {
+pub(crate) struct App {
     /// The snapshot being served, swapped by the watcher when the message file changes.
     pub live: Arc<LiveMessage>,
     /// The resolved settings (CORS origin, max-age cap, message service, access log…).
@@ -57,7 +57,7 @@ pub struct App {
 impl App {
     /// Prepares the shared state; header values that depend only on configuration are
     /// rendered here, once.
-    pub fn new(
+    pub(crate) fn new(
         live: Arc<LiveMessage>,
         config: ServeConfig,
         reports: Option<Arc<Reports>>,
@@ -82,7 +82,7 @@ impl App {
 }
 
 /// Answers one request. `tls` adds Strict-Transport-Security.
-pub async fn handle(req: Request<Incoming>, app: Arc<App>, tls: bool) -> Result<Response<Body>, Infallible> {
+pub(crate) async fn handle(req: Request<Incoming>, app: Arc<App>, tls: bool) -> Result<Response<Body>, Infallible> {
     // Only the access log needs the path after routing: no copy otherwise.
     let logged = app
         .config
@@ -332,7 +332,7 @@ pub(super) fn healthz(app: &App) -> Response<Body> {
 /// The `/healthz` document. Without `details` it says state only: whether the last reload
 /// failed, not why (an error quotes the file's path and pieces of its content, which the
 /// public listener does not show unless `--health-details`).
-pub fn health(app: &App, details: bool) -> serde_json::Value {
+pub(crate) fn health(app: &App, details: bool) -> serde_json::Value {
     let now = Utc::now();
     let snapshot = app.live.snapshot();
     let doc = &snapshot.document;

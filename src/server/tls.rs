@@ -121,12 +121,12 @@ impl Certificate {
     }
 
     /// Whether this is the in-memory self-signed certificate.
-    pub fn is_self_signed(&self) -> bool {
+    pub(crate) fn is_self_signed(&self) -> bool {
         self.files.is_none()
     }
 
     /// SHA-256 fingerprint of the leaf certificate being served, as `AB:CD:…`.
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         let current = self.current.load();
         let digest = Sha256::digest(current.cert.first().map_or(&[][..], |c| c.as_ref()));
         digest.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
@@ -247,7 +247,7 @@ fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
 
 /// The rustls server configuration: HTTP/2 and HTTP/1.1 by ALPN, the certificate from
 /// `cert` (replaceable), a session cache and stateless tickets for resumption.
-pub fn server_config(cert: Arc<Certificate>) -> Result<Arc<ServerConfig>, TlsError> {
+pub(crate) fn server_config(cert: Arc<Certificate>) -> Result<Arc<ServerConfig>, TlsError> {
     let mut config = ServerConfig::builder_with_provider(cert.provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Setup(SetupProblem::Rustls(e)))?

@@ -100,7 +100,7 @@ pub fn version() -> &'static str {
 /// policies made header values once, when the settings load, so that answering one only
 /// clones `Bytes` and header values.
 #[derive(Debug)]
-pub struct WebAssets {
+pub(crate) struct WebAssets {
     files: Vec<Rendered>,
 }
 
@@ -115,14 +115,14 @@ struct Rendered {
 
 impl WebAssets {
     /// Renders every web file for `config`'s message service.
-    pub fn new(config: &ServeConfig) -> WebAssets {
+    pub(crate) fn new(config: &ServeConfig) -> WebAssets {
         WebAssets {
             files: ASSETS.iter().map(|asset| render(asset, config, None)).collect(),
         }
     }
 
     /// Answers a web path; `None` for any other path.
-    pub fn route(&self, method: &Method, path: &str) -> Option<Response<Body>> {
+    pub(crate) fn route(&self, method: &Method, path: &str) -> Option<Response<Body>> {
         let file = self.files.iter().find(|f| f.asset.path == path)?;
         Some(answer(method, file))
     }
@@ -131,7 +131,7 @@ impl WebAssets {
 /// The same files under `/NAME/` (`path` without that prefix): the help page and the
 /// service worker there ask base NAME's message. Rendered when asked (bases come and go
 /// with the messages directory).
-pub fn route_for_base(method: &Method, path: &str, config: &ServeConfig, base: &str) -> Option<Response<Body>> {
+pub(crate) fn route_for_base(method: &Method, path: &str, config: &ServeConfig, base: &str) -> Option<Response<Body>> {
     let asset = ASSETS.iter().find(|a| a.path == path)?;
     Some(answer(method, &render(asset, config, Some(base))))
 }
@@ -140,7 +140,7 @@ pub fn route_for_base(method: &Method, path: &str, config: &ServeConfig, base: &
 /// `NAME/message.json` beside it (`https://help.example/message.json` →
 /// `https://help.example/erp/message.json`); without it, empty (the page and worker then
 /// ask the `message.json` of their own folder, which is `/NAME/message.json`).
-pub fn base_message_service(service: Option<&str>, base: &str) -> String {
+pub(crate) fn base_message_service(service: Option<&str>, base: &str) -> String {
     let Some(url) = service else {
         return String::new();
     };
@@ -179,7 +179,7 @@ fn answer(method: &Method, file: &Rendered) -> Response<Body> {
 /// The help page's Content-Security-Policy: only v8help's own files run, nothing inline,
 /// Trusted Types enforced with no policy at all (so no string can reach an HTML sink), and
 /// the only other origin reachable is the message service's.
-pub fn help_csp(config: &ServeConfig) -> String {
+pub(crate) fn help_csp(config: &ServeConfig) -> String {
     csp(config, "'none'")
 }
 
@@ -450,9 +450,12 @@ mod tests {
 
     #[test]
     fn a_bad_message_service_setting_is_refused_naming_the_flag() {
-        use crate::config::ServeArgs;
+        use crate::config::{Flags, ServeArgs};
         let args = ServeArgs {
-            message_service: Some("help.example/message.json".into()),
+            serve: Flags {
+                message_service: Some("help.example/message.json".into()),
+                ..Flags::default()
+            },
             ..ServeArgs::default()
         };
         let err = ServeConfig::resolve(&args).unwrap_err().to_string();
@@ -461,7 +464,10 @@ mod tests {
             "{err}"
         );
         let args = ServeArgs {
-            message_service: Some("https://help.example/message.json".into()),
+            serve: Flags {
+                message_service: Some("https://help.example/message.json".into()),
+                ..Flags::default()
+            },
             ..ServeArgs::default()
         };
         let config = ServeConfig::resolve(&args).unwrap();

@@ -7,7 +7,7 @@
 use super::error::CfgError;
 
 /// The key naming a shared base list; it may appear several times.
-pub const COMMON_INFO_BASES_KEY: &str = "CommonInfoBases";
+pub(super) const COMMON_INFO_BASES_KEY: &str = "CommonInfoBases";
 
 /// The encoding a cfg file was read in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

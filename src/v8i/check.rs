@@ -275,7 +275,7 @@ fn diagnose_entry(entry: &Entry<'_>, out: &mut Vec<Diagnostic>) {
 ///
 /// `lists` pairs each list with its file name as the user gave it; the result pairs each
 /// diagnostic with the index of the list it belongs to.
-pub fn cross_check(lists: &[(&str, &BaseList<'_>)]) -> Vec<(usize, Diagnostic)> {
+pub(crate) fn cross_check(lists: &[(&str, &BaseList<'_>)]) -> Vec<(usize, Diagnostic)> {
     let mut names: HashMap<String, (usize, usize)> = HashMap::new();
     let mut ids: HashMap<String, (usize, usize)> = HashMap::new();
     let mut out = Vec::new();

@@ -36,7 +36,7 @@ impl ConnectKind {
 
 /// One `name=value` fragment of a `Connect` string.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectParam<'a> {
+pub(crate) struct ConnectParam<'a> {
     /// The fragment name, spaces around it trimmed.
     pub name: &'a str,
     /// The value with quotes removed and `""` turned into `"`; `None` for a fragment
@@ -72,7 +72,7 @@ impl<'a> Connect<'a> {
 
     /// The kind and whether a quote is left open, without keeping the fragments: what the
     /// reader needs for every base, so it allocates nothing.
-    pub fn scan(raw: &str) -> (ConnectKind, bool) {
+    pub(crate) fn scan(raw: &str) -> (ConnectKind, bool) {
         let mut fragments = Fragments {
             rest: raw,
             unclosed_quote: false,
@@ -87,11 +87,6 @@ impl<'a> Connect<'a> {
     /// The string as written in the file.
     pub fn raw(&self) -> &'a str {
         self.raw
-    }
-
-    /// Every fragment in order, unknown ones included.
-    pub fn params(&self) -> &[ConnectParam<'a>] {
-        &self.params
     }
 
     /// The value of the first fragment named `name` (ASCII case-insensitive, as the launcher
@@ -257,7 +252,7 @@ mod tests {
         let c = Connect::parse(r#"File="D:\a;b ""x""\c";Usr="";Extra=1"#);
         assert_eq!(c.get("File"), Some(r#"D:\a;b "x"\c"#));
         assert_eq!(c.get("Usr"), Some(""));
-        let names: Vec<_> = c.params().iter().map(|p| p.name).collect();
+        let names: Vec<_> = c.params.iter().map(|p| p.name).collect();
         assert_eq!(names, ["File", "Usr", "Extra"]);
         assert_eq!(c.get("Extra"), Some("1"));
     }
@@ -267,8 +262,8 @@ mod tests {
         let c = Connect::parse(r#"ws="https://web.example.com/buh?x=1;y=2";Proxy;"#);
         assert_eq!(c.kind(), ConnectKind::Web);
         assert_eq!(c.get("ws"), Some("https://web.example.com/buh?x=1;y=2"));
-        assert_eq!(c.params()[1].name, "Proxy");
-        assert_eq!(c.params()[1].value, None);
+        assert_eq!(c.params[1].name, "Proxy");
+        assert_eq!(c.params[1].value, None);
         assert_eq!(Connect::parse("Foo=bar").kind(), ConnectKind::Unknown);
     }
 

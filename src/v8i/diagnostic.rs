@@ -49,7 +49,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// Error or warning, decided by the finding.
-    pub fn severity(&self) -> Severity {
+    pub(crate) fn severity(&self) -> Severity {
         self.finding.severity()
     }
 }
@@ -170,7 +170,7 @@ pub enum Finding {
 
 impl Finding {
     /// Error or warning; see the module documentation for the line between them.
-    pub fn severity(&self) -> Severity {
+    pub(crate) fn severity(&self) -> Severity {
         match self {
             Finding::InvalidUtf8 { .. }
             | Finding::DuplicateName { .. }

@@ -61,53 +61,34 @@ pub enum CfgError {
 
 /// Errors with the file they concern, for the file layer and the CLI.
 #[derive(Debug, thiserror::Error)]
-pub enum V8iError {
+pub(crate) enum V8iError {
     /// Reading or writing a file failed.
     #[error("{}", path.display())]
     Io {
-        /// The file.
         path: PathBuf,
-        /// What the system said.
         #[source]
         source: io::Error,
-    },
-    /// An edit was refused.
-    #[error("{}", path.display())]
-    Edit {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: EditError,
     },
     /// A `1CEStart.cfg` could not be decoded.
     #[error("{}", path.display())]
     Cfg {
-        /// The cfg file.
         path: PathBuf,
-        /// Why.
         #[source]
         source: CfgError,
     },
     /// A base list named by `CommonInfoBases=` could not be read.
     #[error("{}:{line}: CommonInfoBases={entry}: cannot read {}", cfg.display(), resolved.display())]
     ListedFile {
-        /// The cfg file.
         cfg: PathBuf,
         /// 1-based line of the entry in the cfg.
         line: usize,
-        /// The entry as written.
         entry: String,
         /// The path tried (relative entries are taken from the cfg's folder).
         resolved: PathBuf,
-        /// What the system said.
         #[source]
         source: io::Error,
     },
     /// Someone else changed the file between our read and our write.
     #[error("{} changed since it was read; nothing written to it", path.display())]
-    ChangedSinceRead {
-        /// The file.
-        path: PathBuf,
-    },
+    ChangedSinceRead { path: PathBuf },
 }

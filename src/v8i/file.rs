@@ -23,7 +23,7 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> V8iError + '_ {
 /// The first free backup name for `path`: `FILE.bak`, else `FILE.bak.1`, `FILE.bak.2`, …
 /// An existing backup is never overwritten, so the oldest one is the file as it was before
 /// v8help first touched it.
-pub fn backup_path_for(path: &Path) -> PathBuf {
+fn backup_path_for(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
     name.push(".bak");
     let first = PathBuf::from(&name);
@@ -43,7 +43,7 @@ pub fn backup_path_for(path: &Path) -> PathBuf {
 /// Replaces the file at `path`, which was read as `original`, with `new`; returns the backup's
 /// path. Refuses with [`V8iError::ChangedSinceRead`] (and leaves no trace) when the file no
 /// longer holds `original`. A symlink is followed: its target is replaced, the link stays.
-pub fn replace_file(path: &Path, original: &[u8], new: &[u8]) -> Result<PathBuf, V8iError> {
+pub(crate) fn replace_file(path: &Path, original: &[u8], new: &[u8]) -> Result<PathBuf, V8iError> {
     let target = fs::canonicalize(path).map_err(io_error(path))?;
     ensure_unchanged(&target, path, original)?;
     let backup = backup_path_for(path);

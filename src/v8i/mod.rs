@@ -15,7 +15,7 @@
 //!   so everything it was not asked to change stays identical.
 //! - [`parse_start_cfg`] reads `1CEStart.cfg` (UTF-16LE or UTF-8) for its
 //!   `CommonInfoBases=` entries.
-//! - [`replace_file`] (in `file`) is the only I/O: backup, then atomic replace, refusing if the
+//! - `replace_file` (in `file`) is the only I/O: backup, then atomic replace, refusing if the
 //!   file changed since it was read.
 
 mod cfg;
@@ -30,12 +30,13 @@ mod syntax;
 mod writer;
 
 pub use cfg::{CfgEncoding, CfgEntry, StartCfg, parse_start_cfg};
-pub use check::cross_check;
-pub use connect::{Connect, ConnectKind, ConnectParam};
+pub(crate) use check::cross_check;
+pub use connect::{Connect, ConnectKind};
 pub use diagnostic::{Diagnostic, Finding, Presence, Severity};
-pub use error::{CfgError, EditError, V8iError};
-pub use file::{backup_path_for, replace_file};
-pub use name::names_equal;
+pub(crate) use error::V8iError;
+pub use error::{CfgError, EditError};
+pub(crate) use file::replace_file;
+pub(crate) use name::names_equal;
 pub use reader::{BaseList, Entry, EntryKind, InvalidUtf8, KeyLine, LineKind, LineRef, OrderInList, Section, parse};
 pub use writer::{Change, Edited, SetKey, apply};
 
@@ -44,17 +45,17 @@ pub const HELP_TEXT_KEY: &str = "StartupErrorHelpText";
 /// The key whose value the client opens from the "Need help" link.
 pub const HELP_URL_KEY: &str = "StartupErrorHelpURL";
 /// The key whose presence makes a section a base rather than a group.
-pub const CONNECT_KEY: &str = "Connect";
+pub(crate) const CONNECT_KEY: &str = "Connect";
 /// The key holding the base's (or group's) place in the tree, e.g. `/Отделы/Бухгалтерия`.
-pub const FOLDER_KEY: &str = "Folder";
+pub(crate) const FOLDER_KEY: &str = "Folder";
 /// The key holding the base's identifier (a GUID written by the launcher).
-pub const ID_KEY: &str = "ID";
+pub(crate) const ID_KEY: &str = "ID";
 /// The key holding the position among siblings; may be fractional.
-pub const ORDER_KEY: &str = "OrderInList";
+pub(crate) const ORDER_KEY: &str = "OrderInList";
 
 /// True when `url` is an absolute `http://` or `https://` URL with a host, which is what the
 /// client can open from the "Need help" link.
-pub fn is_http_url(url: &str) -> bool {
+pub(crate) fn is_http_url(url: &str) -> bool {
     let bytes = url.as_bytes();
     let starts_with = |prefix: &[u8]| bytes.len() >= prefix.len() && bytes[..prefix.len()].eq_ignore_ascii_case(prefix);
     let rest = if starts_with(b"https://") {

@@ -37,7 +37,7 @@ fn folded(name: &str) -> impl Iterator<Item = char> + '_ {
 
 /// True when two base names are the same for the platform, which ignores case
 /// (`Бухгалтерия` and `БУХГАЛТЕРИЯ` are one name).
-pub fn names_equal(a: &str, b: &str) -> bool {
+pub(crate) fn names_equal(a: &str, b: &str) -> bool {
     a == b || folded(a).eq(folded(b))
 }
 

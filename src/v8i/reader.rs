@@ -255,7 +255,7 @@ impl<'a> BaseList<'a> {
 
     /// The line ending most lines use: what a new line gets when its neighbours say nothing.
     /// CRLF (the platform's own) when the file has no line ending at all.
-    pub fn dominant_line_ending(&self) -> &'static str {
+    pub(crate) fn dominant_line_ending(&self) -> &'static str {
         let crlf = self.lines.iter().filter(|l| l.end - l.content_end == 2).count();
         let lf = self.lines.iter().filter(|l| l.end - l.content_end == 1).count();
         if lf > crlf { "\n" } else { "\r\n" }

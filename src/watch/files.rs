@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 /// What to watch.
 #[derive(Debug, Clone)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// These files, through their directories (and, for symlinks, the directories they
     /// point into). Only changes that touch them count.
     Files(Vec<PathBuf>),
@@ -28,7 +28,7 @@ pub enum Scope {
 
 /// What changed since the last batch was taken.
 #[derive(Debug, Default)]
-pub struct Changes {
+pub(crate) struct Changes {
     /// The paths the events named (only for [`Scope::Dir`]; empty for [`Scope::Files`]).
     pub paths: Vec<PathBuf>,
     /// Anything may have changed: events were lost, or an event named no path.
@@ -44,7 +44,7 @@ impl Changes {
 
 /// A running watch stage; dropping it stops the task and the watcher.
 #[derive(Debug)]
-pub struct FileWatch {
+pub(super) struct FileWatch {
     batches: mpsc::Receiver<Changes>,
     follow: Arc<Notify>,
     task: tokio::task::JoinHandle<()>,
@@ -61,7 +61,7 @@ impl FileWatch {
     /// to wait after a first event for the rest of a burst. On failure (inotify limits) logs
     /// why with the fix and returns `None`, so that the caller polls instead. `what` names
     /// the files in the log.
-    pub fn start(what: &str, scope: Scope, debounce: Duration) -> Option<FileWatch> {
+    pub(super) fn start(what: &str, scope: Scope, debounce: Duration) -> Option<FileWatch> {
         let (raw_tx, raw_rx) = mpsc::unbounded_channel();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             let _ = raw_tx.send(event);
@@ -85,7 +85,7 @@ impl FileWatch {
     }
 
     /// The next batch of changes; pending forever if the stage has stopped.
-    pub async fn next(&mut self) -> Changes {
+    pub(super) async fn next(&mut self) -> Changes {
         match self.batches.recv().await {
             Some(changes) => changes,
             None => std::future::pending().await,
@@ -94,7 +94,7 @@ impl FileWatch {
 
     /// Asks the stage to check where the watched files' symlinks point now (after a reload
     /// that no event caused, e.g. a safety re-read).
-    pub fn follow_symlinks(&self) {
+    pub(super) fn follow_symlinks(&self) {
         self.follow.notify_one();
     }
 }
@@ -278,7 +278,7 @@ impl Filter {
 }
 
 /// The directory to watch for a file: its parent (the current directory for a bare name).
-pub fn parent_dir(path: &Path) -> PathBuf {
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -26,7 +26,7 @@ use crate::time::Zone;
 
 /// How long after a read that looked half-written (an invalid or empty file, caught while
 /// an editor rewrites it in place) the file is read again without waiting for an event.
-pub const SETTLE_DELAY: Duration = Duration::from_millis(250);
+pub(crate) const SETTLE_DELAY: Duration = Duration::from_millis(250);
 
 /// The moment a reload is decided at, read once by the caller (the reload loop, or start-up)
 /// so that the decision itself never reads the clock.
@@ -55,16 +55,10 @@ impl Now {
 pub enum ReloadError {
     /// The file is there but cannot be read (permissions, not a regular file, I/O error).
     #[error("{}: cannot read: {cause}", path.display())]
-    Unreadable {
-        /// The message file.
-        path: PathBuf,
-        /// Why reading failed.
-        cause: std::io::Error,
-    },
+    Unreadable { path: PathBuf, cause: std::io::Error },
     /// The file was read but is no valid message document.
     #[error("{}: {cause}", path.display())]
     Invalid {
-        /// The message file.
         path: PathBuf,
         /// What is wrong with the document, and where.
         cause: DocumentError,
@@ -72,7 +66,6 @@ pub enum ReloadError {
     /// The read did not return within its deadline (a hung network mount).
     #[error("{}: reading the file took more than {} s (a hung network mount?)", path.display(), after.as_secs())]
     TimedOut {
-        /// The message file.
         path: PathBuf,
         /// The deadline that passed.
         after: Duration,
@@ -80,7 +73,6 @@ pub enum ReloadError {
     /// A read that overran its deadline has still not returned, so no new one was started.
     #[error("{}: the previous read has not returned after {} s (a hung network mount?)", path.display(), after.as_secs())]
     StillReading {
-        /// The message file.
         path: PathBuf,
         /// The deadline that passed.
         after: Duration,
@@ -147,7 +139,7 @@ pub enum Reload {
     Loaded,
     /// The file holds what was already seen: nothing to do.
     Unchanged,
-    /// The file is empty; it is applied only once it has stayed empty for [`SETTLE_DELAY`]
+    /// The file is empty; it is applied only once it has stayed empty for `SETTLE_DELAY`
     /// (an in-place save truncates first), so the caller should re-check then.
     Settling,
     /// The file is missing; the last good message stays.
@@ -159,7 +151,7 @@ pub enum Reload {
 impl Reload {
     /// Whether the file may have been caught half-written (or emptied), so that it should be
     /// read again after [`SETTLE_DELAY`] without waiting for an event.
-    pub fn needs_settling(&self) -> bool {
+    pub(crate) fn needs_settling(&self) -> bool {
         matches!(self, Reload::Settling | Reload::Failed(_))
     }
 }
@@ -177,7 +169,7 @@ impl LiveMessage {
 
     /// As [`LiveMessage::load`], logging the first successful load at debug level only:
     /// for the documents of a messages directory, which are summed up in one line.
-    pub fn load_quietly(path: PathBuf, zone: Zone, now: Now) -> Arc<LiveMessage> {
+    pub(crate) fn load_quietly(path: PathBuf, zone: Zone, now: Now) -> Arc<LiveMessage> {
         LiveMessage::load_logged(path, zone, true, now)
     }
 
@@ -215,7 +207,7 @@ impl LiveMessage {
 
     /// Records, without waiting for an attempt in progress, that one did not finish in
     /// time (`problem` is [`ReloadError::TimedOut`] or [`ReloadError::StillReading`]).
-    pub fn publish_stuck(&self, problem: ReloadError) {
+    pub(crate) fn publish_stuck(&self, problem: ReloadError) {
         let problem = problem.to_string();
         let mut status = self.status();
         if status.last_error.as_deref() != Some(problem.as_str()) {
@@ -229,7 +221,7 @@ impl LiveMessage {
     /// Reads, validates and swaps in the file, deciding by `now`. `force` (SIGHUP, start-up)
     /// re-parses an unchanged file and takes an empty file at once; otherwise an empty file
     /// is applied only once it has been read empty, with no other content in between, for
-    /// [`SETTLE_DELAY`].
+    /// `SETTLE_DELAY`.
     ///
     /// Blocking (it reads the file): the reload loop runs it on a blocking thread under a
     /// deadline.
@@ -365,7 +357,7 @@ impl LiveMessage {
 
     /// What the first load did, for a document that has just appeared: `Failed` with the
     /// error it gave if it is not being served, else `Loaded`.
-    pub fn first_outcome(&self) -> Reload {
+    pub(crate) fn first_outcome(&self) -> Reload {
         let record = self.lock_record();
         match (&record.failure, &record.status.last_error) {
             (Some(e), Some(_)) => Reload::Failed(e.clone()),

@@ -6,23 +6,24 @@
 //!      reload ──spawn_blocking + deadline──▶ Reloadable::reload(cause, now) ──▶ live state
 //! ```
 //!
-//! - [`files`]: the file-watch stage. The notify callback only forwards events; an async
+//! - `files`: the file-watch stage. The notify callback only forwards events; an async
 //!   task owning the watcher filters them and hands over one batch at a time.
-//! - [`live`]: the live state, [`LiveMessage`]: the snapshot being served and its status,
+//! - `live`: the live state, [`LiveMessage`]: the snapshot being served and its status,
 //!   swapped only after a whole file was read, parsed and validated.
-//! - [`reload`]: the one loop every file-backed thing uses (the message, the certificate,
-//!   the messages directory), through the [`Reloadable`] trait.
+//! - `reload`: the one loop every file-backed thing uses (the message, the certificate,
+//!   the messages directory), through the `Reloadable` trait.
 //!
 //! The loop is generic; what to re-read and how lives with each target. The wiring (which
 //! targets, which SIGHUP, which shutdown) is in [`crate::service`].
 
-pub mod files;
-pub mod live;
-pub mod reload;
+mod files;
+mod live;
+mod reload;
 
-pub use files::{Changes, FileWatch, Scope, parent_dir};
-pub use live::{LiveMessage, Now, Reload, ReloadError, ReloadStatus, SETTLE_DELAY};
-pub use reload::{After, Cause, Reloadable, Stuck, keep};
+pub(crate) use files::{Changes, Scope, parent_dir};
+pub use live::{LiveMessage, Now, Reload};
+pub(crate) use live::{ReloadError, SETTLE_DELAY};
+pub(crate) use reload::{After, Cause, Reloadable, Stuck, keep};
 
 /// The single message file as a reload target: every cause but SIGHUP reads it as usual,
 /// SIGHUP re-parses it even if unchanged.

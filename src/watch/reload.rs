@@ -20,7 +20,7 @@ use crate::limits::FILE_READ_DEADLINE;
 
 /// Why a reload runs.
 #[derive(Debug)]
-pub enum Cause {
+pub(crate) enum Cause {
     /// Once, when the watch is in place: a save made between the first load and the watch
     /// being set up produced no event.
     Start,
@@ -36,7 +36,7 @@ pub enum Cause {
 
 /// What an attempt asks of the loop.
 #[derive(Debug, Default)]
-pub struct After {
+pub(crate) struct After {
     /// Call again at this moment (a file caught half-written, a deletion's grace period),
     /// whatever else happens.
     pub recheck_at: Option<Instant>,
@@ -46,7 +46,7 @@ pub struct After {
 
 /// An attempt overran [`FILE_READ_DEADLINE`].
 #[derive(Debug, Clone, Copy)]
-pub enum Stuck {
+pub(crate) enum Stuck {
     /// This attempt did not return in time; it is left running on its thread.
     TimedOut(Duration),
     /// The attempt that overran earlier has still not returned, so no new one was started.
@@ -54,7 +54,7 @@ pub enum Stuck {
 }
 
 /// Something the loop keeps in step with its files.
-pub trait Reloadable: Send + Sync + 'static {
+pub(crate) trait Reloadable: Send + Sync + 'static {
     /// What the files are, for log lines ("message", "certificate").
     fn what(&self) -> &'static str;
 
@@ -88,7 +88,12 @@ fn poll_interval(watching: bool, recheck: Duration) -> Duration {
 
 /// Keeps `target` in step with its files until `shutdown` is cancelled; `force` (SIGHUP)
 /// makes it re-read at once.
-pub async fn keep<T: Reloadable>(target: Arc<T>, recheck: Duration, force: Arc<Notify>, shutdown: CancellationToken) {
+pub(crate) async fn keep<T: Reloadable>(
+    target: Arc<T>,
+    recheck: Duration,
+    force: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     let start = || FileWatch::start(target.what(), target.scope(), target.debounce());
     let mut files = start();
     let mut poll = poll_interval(files.is_some(), recheck);
