@@ -8,9 +8,12 @@
 //! variable, the key of the file, their merge and the default, and names the `Bound` that
 //! checks the value; each entry is also a field of the resolved settings ([`ServeConfig`],
 //! `ReportsConfig`, `ForwardConfig`), but for the few inputs that the module's `resolve`
-//! combines (`--cert` and `--key` into `tls_files`). Values with a shape (the CORS origin, the message service) are parsed
-//! once, by `values` or the module's bound, into typed values; the server never parses a
-//! setting again.
+//! combines (`--cert` and `--key` into `tls_files`). Values with a shape (the CORS origin,
+//! the message service) are parsed once, by `values` or the module's bound, into typed
+//! values; the server never parses a setting again.
+//!
+//! (Over 600 lines: the last 220 are the unit tests that keep every table entry, flag,
+//! variable, file key, default and README row in step.)
 
 use std::fmt;
 use std::net::SocketAddr;
