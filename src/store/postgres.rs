@@ -16,8 +16,9 @@
 //! also starts while the database is down: the migrations are then applied by the first
 //! operation that reaches it. The outbox queries are in `outbox_postgres.rs`.
 //!
-//! (Over 600 lines for the same reason as `sqlite.rs`: the queries are kept next to the
-//! schema they read; about a quarter is error classification and the owned runtime.)
+//! (Over 600 lines: every query is kept next to the row mapping it needs and the schema it
+//! reads, reads and writes alike, since there is no writer thread to split off as SQLite's
+//! `sqlite_writer.rs` is; about a quarter is error classification and the owned runtime.)
 
 use std::path::Path;
 use std::str::FromStr;
