@@ -308,7 +308,7 @@ impl ServeConfig {
         let per_address = v
             .max_connections_per_address
             .map(|n| {
-                limits::Count { max: v.max_connections }
+                limits::count(v.max_connections)
                     .check(n)
                     .map_err(|p| invalid("--max-connections-per-address", p))
             })

@@ -12,14 +12,18 @@ use std::time::Duration;
 /// Largest `--max-age`: one day. Caches should not keep a startup-error message longer.
 pub const MAX_MAX_AGE: u32 = 86_400;
 /// `--max-age`: at most [`MAX_MAX_AGE`].
-pub(crate) const MAX_AGE: MaxAge = MaxAge { max: MAX_MAX_AGE };
+pub(crate) const MAX_AGE: Between<u32> = Between {
+    min: 0,
+    max: MAX_MAX_AGE,
+    unit: " seconds (one day at most)",
+};
 /// Largest `--max-connections` (and so `--max-connections-per-address`): far above what the
 /// file-descriptor limit of one process allows, far below what would overflow a counter.
 pub(crate) const MAX_CONNECTIONS: usize = 1_000_000;
 /// `--max-connections`: between 1 and [`MAX_CONNECTIONS`].
-pub(crate) const CONNECTIONS: Count = Count { max: MAX_CONNECTIONS };
+pub(crate) const CONNECTIONS: Between<usize> = count(MAX_CONNECTIONS);
 /// `--workers`: between 1 and 1024 threads.
-pub(crate) const WORKERS: Count = Count { max: 1024 };
+pub(crate) const WORKERS: Between<usize> = count(1024);
 
 /// `--recheck-interval`: at most 20 safety re-reads a second, at least one a day.
 pub(crate) const RECHECK_INTERVAL: Seconds = Seconds {
@@ -109,38 +113,32 @@ impl Bound<f64> for Seconds {
     }
 }
 
+/// A value between `min` and `max`, both included (a count of threads or connections, a
+/// `max-age`); `unit` follows the numbers in the error.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Between<T> {
+    pub min: T,
+    pub max: T,
+    pub unit: &'static str,
+}
+
+impl<T: PartialOrd + Copy + std::fmt::Display> Bound<T> for Between<T> {
+    type Out = T;
+    fn check(&self, value: T) -> Result<T, String> {
+        if value >= self.min && value <= self.max {
+            Ok(value)
+        } else {
+            Err(format!(
+                "{value} is not between {} and {}{}",
+                self.min, self.max, self.unit
+            ))
+        }
+    }
+}
+
 /// A count between 1 and `max`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Count {
-    pub max: usize,
-}
-
-impl Bound<usize> for Count {
-    type Out = usize;
-    fn check(&self, value: usize) -> Result<usize, String> {
-        if (1..=self.max).contains(&value) {
-            Ok(value)
-        } else {
-            Err(format!("{value} is not between 1 and {}", self.max))
-        }
-    }
-}
-
-/// A `max-age` of at most `max` seconds.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct MaxAge {
-    pub max: u32,
-}
-
-impl Bound<u32> for MaxAge {
-    type Out = u32;
-    fn check(&self, value: u32) -> Result<u32, String> {
-        if value <= self.max {
-            Ok(value)
-        } else {
-            Err(format!("{value} is more than {} seconds (one day)", self.max))
-        }
-    }
+pub(crate) const fn count(max: usize) -> Between<usize> {
+    Between { min: 1, max, unit: "" }
 }
 
 #[cfg(test)]
@@ -156,6 +154,10 @@ mod tests {
         assert!(CONNECTIONS.check(usize::MAX).is_err());
         let text = CONNECTIONS.check(2_000_000).unwrap_err();
         assert_eq!(text, "2000000 is not between 1 and 1000000");
-        assert!(MAX_AGE.check(MAX_MAX_AGE).is_ok() && MAX_AGE.check(MAX_MAX_AGE + 1).is_err());
+        assert_eq!(MAX_AGE.check(MAX_MAX_AGE), Ok(MAX_MAX_AGE));
+        assert_eq!(
+            MAX_AGE.check(MAX_MAX_AGE + 1).unwrap_err(),
+            "86401 is not between 0 and 86400 seconds (one day at most)"
+        );
     }
 }
