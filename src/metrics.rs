@@ -64,6 +64,7 @@ pub(crate) struct Metrics {
     handshake_timeouts: AtomicU64,
     refused_per_address: AtomicU64,
     closed_quiet: AtomicU64,
+    to_report_lanes: AtomicU64,
     certificate_reloads: AtomicU64,
     certificate_reload_failures: AtomicU64,
 }
@@ -109,6 +110,11 @@ impl Metrics {
     /// keep-alive timeout).
     pub(crate) fn closed_quiet(&self) {
         self.closed_quiet.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection handed to a report lane (its first request was a report call).
+    pub(crate) fn to_report_lane(&self) {
+        self.to_report_lanes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a failed TLS handshake (`timed_out`: the client did not finish in time).
@@ -281,6 +287,12 @@ impl Collector for Scrape {
             "connections_closed_quiet",
             "Connections closed for sending no request within --header-timeout or --keepalive-timeout",
             load(&m.closed_quiet),
+        )?;
+        counter(
+            &mut encoder,
+            "connections_to_report_lanes",
+            "Connections served at low priority on a report lane: their first request was getInfo or pushReport",
+            load(&m.to_report_lanes),
         )?;
 
         let status = self.live.status();

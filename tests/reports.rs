@@ -383,3 +383,103 @@ async fn the_real_client_captures_are_taken() {
     }
     assert!(found_real, "the real archive is stored byte-for-byte");
 }
+
+/// One keep-alive HTTP/1.1 connection over `io`, for several requests in turn.
+async fn keep_alive<I>(io: I) -> hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+async fn send(
+    sender: &mut hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt;
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "127.0.0.1")
+        .header("content-type", content_type)
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn report_connections_move_to_the_report_lanes_and_keep_serving_every_route() {
+    let rs = ReportServer::start(|_| {}).await;
+    let lanes = |scrape: &str| metric(scrape, "v8help_connections_to_report_lanes_total ");
+    assert_eq!(rs.server.get("/message.json", &[]).await.status, 200);
+    assert_eq!(common::http_get(rs.http(), "/message.json").await.status, 200);
+    assert_eq!(lanes(rs.server.get("/metrics", &[]).await.text()), Some(0.0));
+
+    // A megabyte of noise: the upload spans many TLS records and reads, most of them read
+    // on the lane after the hand-over.
+    let mut x: u32 = 2_463_534_242;
+    let noise: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    let archive = |n: u32| {
+        let doc = report_json(&[("/id", json!(format!("00000000-0000-4000-8000-00000000010{n}")))]);
+        zip(&[("report.json", &serde_json::to_vec(&doc).unwrap()), ("big.bin", &noise)])
+    };
+    let mut sent = Vec::new();
+    for (n, tls) in [(1, true), (2, false), (3, true)] {
+        let mut c = if tls {
+            keep_alive(common::tls_connect(rs.server.https, &rs.server.pki.ca, false).await).await
+        } else {
+            keep_alive(tokio::net::TcpStream::connect(rs.http()).await.unwrap()).await
+        };
+        if n == 3 {
+            // The message first: the connection stays with its worker, later uploads too.
+            let (status, doc) = send(&mut c, "GET", "/message.json", "text/plain", Vec::new()).await;
+            assert_eq!(status, 200);
+            assert!(doc["userMessage"].is_string(), "{doc}");
+        }
+        let (ct, body) = multipart("report", "report.zip", &archive(n));
+        let (status, doc) = send(&mut c, "POST", "/reports/pushReport", &ct, body).await;
+        assert_eq!(status, 200, "upload {n}: {doc}");
+        sent.push(archive(n));
+        let getinfo = br#"{"platformInterfaceLanguageCode":"en"}"#.to_vec();
+        let (status, doc) = send(&mut c, "POST", "/reports/getInfo", "application/json", getinfo).await;
+        assert_eq!((status, &doc["needSendReport"]), (200, &json!(true)), "{doc}");
+        let (status, doc) = send(&mut c, "GET", "/message.json", "text/plain", Vec::new()).await;
+        assert_eq!(status, 200, "the message after an upload on connection {n}");
+        assert!(doc["userMessage"].is_string(), "{doc}");
+    }
+    // The two connections that began with a report call went to the lanes; the others not.
+    assert_eq!(lanes(rs.server.get("/metrics", &[]).await.text()), Some(2.0));
+
+    let store = store(&rs);
+    let groups = store.list_groups(GroupQuery::default()).await.unwrap();
+    let mut stored = Vec::new();
+    for g in &groups {
+        for r in store.group_reports(&g.key, 10).await.unwrap() {
+            stored.push(store.archive(r.id).await.unwrap().unwrap().to_vec());
+        }
+    }
+    stored.sort();
+    sent.sort();
+    assert!(
+        stored == sent,
+        "every upload stored byte for byte ({} stored)",
+        stored.len()
+    );
+}

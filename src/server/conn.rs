@@ -128,7 +128,9 @@ impl Drop for Busy {
 }
 
 /// Serves one connection (TLS already done) with `builder` until the client closes, the
-/// watchdog finds it quiet, or `stop` turns true.
+/// watchdog finds it quiet, or `stop` turns true. `ready`: when the TLS handshake ended (or
+/// the connection was accepted), from which the first request's time is counted.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn serve<I>(
     io: I,
     builder: &auto::Builder<TokioExecutor>,
@@ -137,13 +139,14 @@ pub(super) async fn serve<I>(
     tls: bool,
     timeouts: Timeouts,
     mut stop: watch::Receiver<bool>,
+    ready: Instant,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity {
         in_flight: AtomicUsize::new(0),
         events: AtomicU64::new(0),
-        born: Instant::now(),
+        born: ready,
         last_end: AtomicU64::new(0),
     });
     let quiet_closed = app.metrics.clone();

@@ -9,6 +9,7 @@
 
 pub mod bases;
 mod conn;
+mod lane;
 mod request;
 pub(crate) mod routes;
 pub mod tls;
@@ -16,17 +17,18 @@ pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServeConfig;
-use crate::metrics::Handshake;
+use crate::metrics::{Handshake, OpenConnection};
 use crate::platform;
 pub(crate) use routes::App;
 use tls::{Certificate, TlsError};
@@ -99,7 +101,8 @@ impl Listeners {
 /// Connections are served by `workers` threads, each with its own single-threaded runtime
 /// and its own listener on the shared port: the kernel spreads new connections over them,
 /// and a connection never moves between threads (no work stealing, no cross-thread wake-ups
-/// on the request path).
+/// on the request path) — except once, at its first request, to a report lane
+/// ([`lane`]) when that request is a report call.
 pub(crate) async fn run(listeners: Listeners, app: Arc<App>, shutdown: CancellationToken) {
     let Listeners {
         https,
@@ -108,6 +111,14 @@ pub(crate) async fn run(listeners: Listeners, app: Arc<App>, shutdown: Cancellat
     } = listeners;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let builders = Arc::new(Builders::new(&app.config));
+    let (lanes, lane_threads) = match app.reports.as_ref().map(|_| lane::Lanes::start(https.len())) {
+        Some(Ok((lanes, threads))) => (Some(Arc::new(lanes)), Some(threads)),
+        Some(Err(err)) => {
+            tracing::error!("cannot start the report lanes (reports are served with the message): {err}");
+            (None, None)
+        }
+        None => (None, None),
+    };
     let limit = Arc::new(Semaphore::new(app.config.max_connections));
     let per_address = conn::PerAddress::new(app.config.max_connections_per_address);
     let mut finished = Vec::new();
@@ -121,6 +132,7 @@ pub(crate) async fn run(listeners: Listeners, app: Arc<App>, shutdown: Cancellat
             builders: builders.clone(),
             limit: limit.clone(),
             per_address: per_address.clone(),
+            lanes: lanes.clone(),
             stop: stop_rx.clone(),
         };
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
@@ -145,6 +157,9 @@ pub(crate) async fn run(listeners: Listeners, app: Arc<App>, shutdown: Cancellat
     for done in finished {
         let _ = done.await;
     }
+    if let Some(threads) = lane_threads {
+        threads.stop();
+    }
 }
 
 /// One worker thread's share of the service: its listeners and what its connections need.
@@ -156,6 +171,8 @@ struct Worker {
     builders: Arc<Builders>,
     limit: Arc<Semaphore>,
     per_address: Arc<conn::PerAddress>,
+    /// Where report calls are served, when reports are on.
+    lanes: Option<Arc<lane::Lanes>>,
     stop: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -170,6 +187,7 @@ impl Worker {
             builders,
             limit,
             per_address,
+            lanes,
             mut stop,
         } = self;
         let timeouts = conn::Timeouts {
@@ -216,22 +234,27 @@ impl Worker {
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let open = app.metrics.connection();
-            let app = app.clone();
-            let builders = builders.clone();
-            let acceptor = acceptor.clone();
-            let (stop, open_tx) = (stop.clone(), open_tx.clone());
-            tokio::spawn(async move {
-                if tls {
-                    serve_tls(stream, peer, acceptor, app, &builders, timeouts, stop).await;
-                } else {
-                    conn::serve(stream, &builders.plain, peer, app, false, timeouts, stop).await;
-                }
-                drop(open);
-                drop(slot);
-                drop(permit);
-                drop(open_tx);
-            });
+            let accepted = Accepted {
+                peer,
+                held: Held {
+                    _open: app.metrics.connection(),
+                    _slot: slot,
+                    _permit: permit,
+                    _open_tx: open_tx.clone(),
+                },
+                app: app.clone(),
+                builders: builders.clone(),
+                lanes: lanes.clone(),
+                timeouts,
+                stop: stop.clone(),
+            };
+            let stream = lane::Socket::Attached(stream);
+            if tls {
+                let acceptor = acceptor.clone();
+                tokio::spawn(serve_tls(stream, acceptor, accepted));
+            } else {
+                tokio::spawn(accepted.serve(stream, Protocol::Plain));
+            }
             // One accept, then the connections already in progress get their turn (as nginx
             // does without multi_accept): in a burst, clients that finished their handshake
             // are answered before thousands of new handshakes are started.
@@ -279,15 +302,8 @@ impl Builders {
     }
 }
 
-async fn serve_tls(
-    stream: TcpStream,
-    peer: SocketAddr,
-    acceptor: TlsAcceptor,
-    app: Arc<App>,
-    builders: &Builders,
-    timeouts: conn::Timeouts,
-    stop: tokio::sync::watch::Receiver<bool>,
-) {
+async fn serve_tls(stream: lane::Socket, acceptor: TlsAcceptor, accepted: Accepted) {
+    let app = &accepted.app;
     let stream = match tokio::time::timeout(app.config.handshake_timeout, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(err)) => {
@@ -306,8 +322,124 @@ async fn serve_tls(
         _ => Handshake::Full,
     });
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-    let builder = if h2 { &builders.h2 } else { &builders.h1 };
-    conn::serve(stream, builder, peer, app, true, timeouts, stop).await;
+    accepted
+        .serve(stream, if h2 { Protocol::H2 } else { Protocol::H1 })
+        .await;
+}
+
+/// What a connection holds while it is open, wherever it is served: released at its end.
+struct Held {
+    _open: OpenConnection,
+    _slot: conn::AddressSlot,
+    _permit: OwnedSemaphorePermit,
+    /// The worker waits at shutdown until every connection has dropped its sender.
+    _open_tx: tokio::sync::mpsc::Sender<()>,
+}
+
+/// How a connection speaks, which picks its hyper builder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// TLS with ALPN `http/1.1` (or none).
+    H1,
+    /// TLS with ALPN `h2`.
+    H2,
+    /// Plain HTTP: HTTP/1.1, or HTTP/2 with prior knowledge.
+    Plain,
+}
+
+/// One accepted connection and what serving it takes.
+struct Accepted {
+    peer: SocketAddr,
+    held: Held,
+    app: Arc<App>,
+    builders: Arc<Builders>,
+    lanes: Option<Arc<lane::Lanes>>,
+    timeouts: conn::Timeouts,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+/// A connection whose socket can move to a lane thread: plain, or TLS over it.
+trait Movable: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    fn socket(&mut self) -> &mut lane::Socket;
+}
+
+impl Movable for lane::Socket {
+    fn socket(&mut self) -> &mut lane::Socket {
+        self
+    }
+}
+
+impl Movable for tokio_rustls::server::TlsStream<lane::Socket> {
+    fn socket(&mut self) -> &mut lane::Socket {
+        self.get_mut().0
+    }
+}
+
+impl Accepted {
+    /// Serves the connection (TLS done) here, or on a report lane when reports are on and
+    /// its first request is a report call.
+    async fn serve<I: Movable>(mut self, mut io: I, protocol: Protocol) {
+        let ready = Instant::now();
+        let Some(lanes) = self.lanes.clone().filter(|_| protocol != Protocol::H2) else {
+            return self.finish(lane::Prefixed::new(Vec::new(), io), protocol, ready).await;
+        };
+        if *self.stop.borrow() {
+            return;
+        }
+        // The first line counts against the header timeout as hyper's reading would.
+        let read = tokio::select! {
+            read = tokio::time::timeout(self.timeouts.first_request, lane::first_request_line(&mut io)) => read,
+            _ = self.stop.changed() => return,
+        };
+        let head = match read {
+            Ok(Ok(head)) if !head.is_empty() => head,
+            Ok(_) => return,
+            Err(_) => {
+                tracing::debug!(peer = %self.peer, "closing a quiet connection: no request line in time");
+                self.app.metrics.closed_quiet();
+                return;
+            }
+        };
+        let is_report = |path: &str| {
+            self.app
+                .reports
+                .as_ref()
+                .is_some_and(|r| crate::reports::intake::call_for(path, &r.config.path).is_some())
+        };
+        if !lane::is_report_line(&head, is_report) {
+            return self.finish(lane::Prefixed::new(head, io), protocol, ready).await;
+        }
+        if let Err(err) = io.socket().detach() {
+            return tracing::debug!(peer = %self.peer, "cannot hand the connection to a report lane: {err}");
+        }
+        self.app.metrics.to_report_lane();
+        lanes.spawn(async move {
+            if let Err(err) = io.socket().attach() {
+                return tracing::debug!(peer = %self.peer, "cannot take the connection on a report lane: {err}");
+            }
+            self.finish(lane::Prefixed::new(head, io), protocol, ready).await;
+        });
+    }
+
+    async fn finish<I: Movable>(self, io: lane::Prefixed<I>, protocol: Protocol, ready: Instant) {
+        let builder = match protocol {
+            Protocol::H1 => &self.builders.h1,
+            Protocol::H2 => &self.builders.h2,
+            Protocol::Plain => &self.builders.plain,
+        };
+        conn::serve(
+            io,
+            builder,
+            self.peer,
+            self.app,
+            protocol != Protocol::Plain,
+            self.timeouts,
+            self.stop,
+            ready,
+        )
+        .await;
+        drop(self.held);
+    }
 }
 
 async fn accept_or_wait(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
