@@ -8,11 +8,12 @@
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-/// The nice value of the threads that take reports in behind serving (archive checks, the
-/// store's writer and checkpoint threads): while the serving threads (which answer the
-/// message and getInfo) are busy, these get a small share of the CPU (the kernel's weights
-/// 15 against 1024), so a report flood slows the uploads before it slows the answers
-/// clients wait on; when serving is idle they have the CPU to themselves. Measured with
+/// The nice value of the threads that take reports in behind serving (the report lanes
+/// serving getInfo and pushReport connections, archive checks, the store's writer and
+/// checkpoint threads): while the workers answering the message are busy, these get a
+/// small share of the CPU (the kernel's weights 15 against 1024), so a report flood slows
+/// the uploads before it slows the answers clients wait on; when the workers are idle they
+/// have the CPU to themselves. Measured with
 /// the flood of bench/reports.sh, side by side, three runs each on a busy machine: the
 /// message p99 during the flood was 1.54-1.61 times its p99 alone at nice 10 and
 /// 1.32-1.48 times at 19, while the flood's uploads fell from 860-965 to 450-560 a second.
