@@ -127,28 +127,37 @@ impl Drop for Busy {
     }
 }
 
+/// Who is on a connection and since when: what its requests and its watchdog are told.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Peer {
+    /// The client's address (logs, per-request extensions).
+    pub addr: SocketAddr,
+    /// Whether the connection is TLS (answers then carry Strict-Transport-Security).
+    pub tls: bool,
+    /// When the TLS handshake ended (or the connection was accepted): the first request's
+    /// time is counted from here.
+    pub ready: Instant,
+}
+
 /// Serves one connection (TLS already done) with `builder` until the client closes, the
-/// watchdog finds it quiet, or `stop` turns true. `ready`: when the TLS handshake ended (or
-/// the connection was accepted), from which the first request's time is counted.
-#[allow(clippy::too_many_arguments)]
+/// watchdog finds it quiet, or `stop` turns true.
 pub(super) async fn serve<I>(
     io: I,
     builder: &auto::Builder<TokioExecutor>,
-    peer: SocketAddr,
+    client: Peer,
     app: Arc<App>,
-    tls: bool,
     timeouts: Timeouts,
     mut stop: watch::Receiver<bool>,
-    ready: Instant,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity {
         in_flight: AtomicUsize::new(0),
         events: AtomicU64::new(0),
-        born: ready,
+        born: client.ready,
         last_end: AtomicU64::new(0),
     });
+    let Peer { addr: peer, tls, .. } = client;
     let quiet_closed = app.metrics.clone();
     let service = {
         let activity = activity.clone();

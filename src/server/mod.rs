@@ -427,17 +427,12 @@ impl Accepted {
             Protocol::H2 => &self.builders.h2,
             Protocol::Plain => &self.builders.plain,
         };
-        conn::serve(
-            io,
-            builder,
-            self.peer,
-            self.app,
-            protocol != Protocol::Plain,
-            self.timeouts,
-            self.stop,
+        let client = conn::Peer {
+            addr: self.peer,
+            tls: protocol != Protocol::Plain,
             ready,
-        )
-        .await;
+        };
+        conn::serve(io, builder, client, self.app, self.timeouts, self.stop).await;
         drop(self.held);
     }
 }
