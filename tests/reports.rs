@@ -257,19 +257,24 @@ async fn zip_bombs_traversal_too_many_entries_and_non_zips_are_refused_and_nothi
     assert_eq!(store(&rs).total_bytes().await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn a_report_over_the_size_limit_gets_413() {
-    let rs = ReportServer::start(|c| c.max_size = 64 * 1024).await;
-    // xorshift noise: deflate cannot shrink it below the limit
+/// `len` bytes of xorshift noise, which deflate cannot shrink.
+fn noise(len: usize) -> Vec<u8> {
     let mut x: u32 = 2_463_534_242;
-    let big: Vec<u8> = (0..100_000)
+    (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
             x as u8
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn a_report_over_the_size_limit_gets_413() {
+    let rs = ReportServer::start(|c| c.max_size = 64 * 1024).await;
+    // deflate cannot shrink noise below the limit
+    let big = noise(100_000);
     let archive = zip(&[("report.json", b"{}"), ("big.bin", &big)]);
     assert!(archive.len() > 64 * 1024);
     let r = rs.post("/reports/pushReport", &[], archive).await;
@@ -427,15 +432,7 @@ async fn report_connections_move_to_the_report_lanes_and_keep_serving_every_rout
 
     // A megabyte of noise: the upload spans many TLS records and reads, most of them read
     // on the lane after the hand-over.
-    let mut x: u32 = 2_463_534_242;
-    let noise: Vec<u8> = (0..1 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
+    let noise = noise(1 << 20);
     let archive = |n: u32| {
         let doc = report_json(&[("/id", json!(format!("00000000-0000-4000-8000-00000000010{n}")))]);
         zip(&[("report.json", &serde_json::to_vec(&doc).unwrap()), ("big.bin", &noise)])

@@ -235,7 +235,11 @@ impl Worker {
             };
             let _ = stream.set_nodelay(true);
             let accepted = Accepted {
-                peer,
+                client: conn::Peer {
+                    addr: peer,
+                    tls,
+                    ready: Instant::now(),
+                },
                 held: Held {
                     _open: app.metrics.connection(),
                     _slot: slot,
@@ -349,7 +353,8 @@ enum Protocol {
 
 /// One accepted connection and what serving it takes.
 struct Accepted {
-    peer: SocketAddr,
+    /// Its `ready` is set again once the TLS handshake is done.
+    client: conn::Peer,
     held: Held,
     app: Arc<App>,
     builders: Arc<Builders>,
@@ -379,9 +384,9 @@ impl Accepted {
     /// Serves the connection (TLS done) here, or on a report lane when reports are on and
     /// its first request is a report call.
     async fn serve<I: Movable>(mut self, mut io: I, protocol: Protocol) {
-        let ready = Instant::now();
+        self.client.ready = Instant::now();
         let Some(lanes) = self.lanes.clone().filter(|_| protocol != Protocol::H2) else {
-            return self.finish(lane::Prefixed::new(Vec::new(), io), protocol, ready).await;
+            return self.finish(lane::Prefixed::new(Vec::new(), io), protocol).await;
         };
         if *self.stop.borrow() {
             return;
@@ -395,7 +400,7 @@ impl Accepted {
             Ok(Ok(head)) if !head.is_empty() => head,
             Ok(_) => return,
             Err(_) => {
-                tracing::debug!(peer = %self.peer, "closing a quiet connection: no request line in time");
+                tracing::debug!(peer = %self.client.addr, "closing a quiet connection: no request line in time");
                 self.app.metrics.closed_quiet();
                 return;
             }
@@ -407,32 +412,27 @@ impl Accepted {
                 .is_some_and(|r| crate::reports::intake::call_for(path, &r.config.path).is_some())
         };
         if !lane::is_report_line(&head, is_report) {
-            return self.finish(lane::Prefixed::new(head, io), protocol, ready).await;
+            return self.finish(lane::Prefixed::new(head, io), protocol).await;
         }
         if let Err(err) = io.socket().detach() {
-            return tracing::debug!(peer = %self.peer, "cannot hand the connection to a report lane: {err}");
+            return tracing::debug!(peer = %self.client.addr, "cannot hand the connection to a report lane: {err}");
         }
         self.app.metrics.to_report_lane();
         lanes.spawn(async move {
             if let Err(err) = io.socket().attach() {
-                return tracing::debug!(peer = %self.peer, "cannot take the connection on a report lane: {err}");
+                return tracing::debug!(peer = %self.client.addr, "cannot take the connection on a report lane: {err}");
             }
-            self.finish(lane::Prefixed::new(head, io), protocol, ready).await;
+            self.finish(lane::Prefixed::new(head, io), protocol).await;
         });
     }
 
-    async fn finish<I: Movable>(self, io: lane::Prefixed<I>, protocol: Protocol, ready: Instant) {
+    async fn finish<I: Movable>(self, io: lane::Prefixed<I>, protocol: Protocol) {
         let builder = match protocol {
             Protocol::H1 => &self.builders.h1,
             Protocol::H2 => &self.builders.h2,
             Protocol::Plain => &self.builders.plain,
         };
-        let client = conn::Peer {
-            addr: self.peer,
-            tls: protocol != Protocol::Plain,
-            ready,
-        };
-        conn::serve(io, builder, client, self.app, self.timeouts, self.stop).await;
+        conn::serve(io, builder, self.client, self.app, self.timeouts, self.stop).await;
         drop(self.held);
     }
 }
